@@ -1,0 +1,123 @@
+"""Any OpenAI-compatible chat endpoint (vLLM, SGLang, llama.cpp server, Ollama, OpenAI).
+
+Name form on the command line: ``openai:MODEL`` with the base URL from ``--base-url`` or
+``OPENAI_BASE_URL`` and the key from ``OPENAI_API_KEY`` (or the variable named by
+``api_key_env``). The official client retries connection errors, 408/409/429 and 5xx with
+exponential backoff; we bound concurrency ourselves so a big grid does not flood the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+from .base import Completion, GenerationParams, Message, ModelError, TokenLogprob
+
+
+class OpenAICompatibleModel:
+    def __init__(
+        self,
+        model: str,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        max_concurrency: int = 16,
+        timeout: float = 120.0,
+        max_retries: int = 3,
+        client: Any | None = None,
+    ) -> None:
+        import openai
+
+        self.name = model
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        self.identity = f"openai:{self.base_url}:{model}"
+        self._client = client or openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=os.environ.get(api_key_env) or "none",  # local servers often want no key
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        self._openai = openai
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._n_supported = True  # cleared the first time the server refuses n > 1
+
+    async def _create(self, messages: list[Message], params: GenerationParams, n: int) -> list[Completion]:
+        body: dict[str, Any] = {
+            "model": self.name,
+            "messages": messages,
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+        }
+        if n > 1:
+            body["n"] = n
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if params.logprobs:
+            body["logprobs"] = True
+            if params.top_logprobs:
+                body["top_logprobs"] = params.top_logprobs
+        async with self._slots:
+            started = time.perf_counter()
+            try:
+                reply = await self._client.chat.completions.create(**body)
+            except self._openai.APIStatusError as exc:
+                raise ModelError(f"{self.base_url} answered {exc.status_code}: {_message(exc)}") from exc
+            except self._openai.APIConnectionError as exc:
+                raise ModelError(f"cannot reach {self.base_url}: {exc}") from exc
+            except self._openai.APIResponseValidationError as exc:
+                raise ModelError(f"{self.base_url} sent a malformed reply: {exc}") from exc
+            seconds = time.perf_counter() - started
+        choices = list(reply.choices or [])
+        if not choices:
+            raise ModelError(f"{self.base_url} returned no choices")
+        usage = reply.usage
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        total_completion = int(getattr(usage, "completion_tokens", 0) or 0)
+        completions = []
+        for choice in choices:
+            logprobs = None
+            if params.logprobs and choice.logprobs is not None and choice.logprobs.content is not None:
+                logprobs = [
+                    TokenLogprob(item.token, float(item.logprob),
+                                 tuple((alt.token, float(alt.logprob)) for alt in (item.top_logprobs or [])))
+                    for item in choice.logprobs.content
+                ]
+            completions.append(Completion(
+                text=choice.message.content or "",
+                finish_reason=choice.finish_reason or "stop",
+                prompt_tokens=prompt_tokens,
+                # usage is for the whole request; share it out, exact per choice when logprobs tell
+                completion_tokens=len(logprobs) if logprobs is not None else total_completion // len(choices),
+                seconds=seconds,
+                logprobs=logprobs,
+            ))
+        return completions
+
+    async def generate(self, messages: list[Message], params: GenerationParams) -> list[Completion]:
+        if params.n > 1 and self._n_supported:
+            try:
+                completions = await self._create(messages, params, params.n)
+                if len(completions) == params.n:
+                    return completions
+            except ModelError as exc:
+                if "400" not in str(exc) and "422" not in str(exc):
+                    raise
+            self._n_supported = False  # the server refused or ignored n: fall back to parallel singles
+        results = await asyncio.gather(*(self._create(messages, params.for_single(i), 1) for i in range(params.n)))
+        return [completions[0] for completions in results]
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def _message(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            return str(error.get("message", error))
+        return str(error)
+    return str(exc)

@@ -1,0 +1,88 @@
+"""A strategy is one method: options (a dataclass) and ``solve(ctx) -> Result``.
+
+Registered by name so the CLI, experiments and the server can build any of them from
+``name`` + ``{option: value}``; unknown names and options get one clear message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, get_type_hints
+
+from ..context import Result, SolveContext
+
+
+class StrategyError(ValueError):
+    pass
+
+
+@dataclasses.dataclass
+class NoOptions:
+    pass
+
+
+class Strategy(ABC):
+    name: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+
+    def __init__(self, options: Any | None = None) -> None:
+        self.options = options if options is not None else self.Options()
+
+    @abstractmethod
+    async def solve(self, ctx: SolveContext) -> Result: ...
+
+    def verifier_names(self) -> list[str]:
+        """Verifiers this configuration uses (so a run can say whether the oracle was one)."""
+        return [v for k, v in dataclasses.asdict(self.options).items() if k.endswith("verifier") and v]
+
+
+STRATEGIES: dict[str, type[Strategy]] = {}
+
+
+def register_strategy(cls: type[Strategy]) -> type[Strategy]:
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a name")
+    STRATEGIES[cls.name] = cls
+    return cls
+
+
+def _coerce(name: str, value: Any, kind: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        if kind is bool:
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            return int(value)
+        if kind is float:
+            return float(value)
+    except ValueError:
+        raise StrategyError(f"option {name}={value!r} is not a valid {kind.__name__}") from None
+    return value
+
+
+def make_strategy(name: str, options: dict[str, Any] | None = None) -> Strategy:
+    from . import load_builtins
+
+    load_builtins()
+    if name not in STRATEGIES:
+        raise StrategyError(f"unknown strategy {name!r}: choose one of {', '.join(sorted(STRATEGIES))}")
+    cls = STRATEGIES[name]
+    options = dict(options or {})
+    fields = {f.name: f for f in dataclasses.fields(cls.Options)}
+    hints = get_type_hints(cls.Options)
+    unknown = set(options) - set(fields)
+    if unknown:
+        known = ", ".join(sorted(fields)) or "none"
+        raise StrategyError(f"strategy {name} has no option {', '.join(sorted(unknown))} (its options: {known})")
+    values = {key: _coerce(key, value, hints.get(key)) for key, value in options.items()}
+    return cls(cls.Options(**values))
+
+
+def options_of(strategy: Strategy) -> dict[str, Any]:
+    return dataclasses.asdict(strategy.options)

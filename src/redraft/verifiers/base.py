@@ -1,0 +1,54 @@
+"""A verifier scores a candidate solution: the signal that decides when, where and how to refine."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..context import SolveContext
+
+
+@dataclass(frozen=True)
+class Score:
+    value: float  # in [0, 1]: belief the candidate is correct
+    steps: tuple[float, ...] | None = None  # per-step values, when the verifier sees steps
+    first_error: int | None = None  # index of the first step judged wrong
+    feedback: str | None = None  # a critique a refiner can use
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "steps": list(self.steps) if self.steps is not None else None,
+                "first_error": self.first_error, "feedback": self.feedback}
+
+
+class Verifier(ABC):
+    """Subclasses set ``name`` and implement ``score``. Model calls go through ``ctx.generate`` under ``role``."""
+
+    name: ClassVar[str] = ""
+    role: str = "judge"
+    uses_oracle: ClassVar[bool] = False
+
+    @abstractmethod
+    async def score(self, ctx: SolveContext, solution: str) -> Score: ...
+
+
+VERIFIERS: dict[str, type[Verifier]] = {}
+
+
+def register_verifier(cls: type[Verifier]) -> type[Verifier]:
+    """Class decorator: makes a verifier available by ``cls.name`` (user code may register its own)."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} needs a name")
+    VERIFIERS[cls.name] = cls
+    return cls
+
+
+def make_verifier(name: str, **options: Any) -> Verifier:
+    from . import judge  # noqa: F401  (registers the built-ins)
+
+    if name not in VERIFIERS:
+        raise ValueError(f"unknown verifier {name!r}: choose one of {', '.join(sorted(VERIFIERS))}")
+    try:
+        return VERIFIERS[name](**options)
+    except TypeError as exc:
+        raise ValueError(f"verifier {name}: {exc}") from None
