@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import inspect
 import json
 import sys
 from typing import Any
@@ -88,9 +90,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
             config = dict(task=args.task, task_options=task_options, strategy=strategy.name,
                           strategy_options=options_of(strategy), model_identity=model.identity,
                           settings=settings, problem_ids=[p.id for p in problems])
-            run = store.find_unfinished(config) if args.resume == "latest" else None
+            run = store.find_latest(config) if args.resume == "latest" else None
             if run is None:
-                uses_oracle = "oracle" in strategy.verifier_names()
+                uses_oracle = any("oracle" in name for name in strategy.verifier_names())
                 run = store.create_run(model=model_name, uses_oracle=uses_oracle, **config)
         elif run.model_identity != model.identity:
             raise UsageError(f"run {run.id} used {run.model_identity}, but {model_name} is {model.identity}")
@@ -258,6 +260,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 # -- parser ---------------------------------------------------------------------------------------------------
 
+# Commands that live beside their feature: each module has ``register(subparsers)``, which adds its
+# parser and sets ``func`` (a plain or async function of the parsed args returning an exit code).
+EXTENSION_COMMANDS: list[str] = []
+
+
 def build_parser() -> argparse.ArgumentParser:
     load_builtins()
     parser = argparse.ArgumentParser(prog="redraft", description="Draft, check and refine LLM answers; measure what it buys.")
@@ -292,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--count", type=int, default=200, help="arithmetic: problems generated")
     run.add_argument("--concurrency", type=int, default=4, help="problems solved at once")
     run.add_argument("--resume", nargs="?", const="latest", default=None,
-                     help="resume RUN, or with no value the latest unfinished run of this configuration")
+                     help="resume RUN, or with no value the latest run of this configuration (a finished one is only reported)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     strategy_args(run, "cot")
     model_args(run)
@@ -307,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list built-in models; --fetch NAME to obtain one")
     models.add_argument("--fetch", metavar="NAME")
+
+    for module_name in EXTENSION_COMMANDS:
+        importlib.import_module(module_name).register(sub)
     return parser
 
 
@@ -324,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_show(args)
         if args.command == "models":
             return cmd_models(args)
+        if hasattr(args, "func"):
+            outcome = args.func(args)
+            return asyncio.run(outcome) if inspect.iscoroutine(outcome) else int(outcome)
     except (UsageError, TaskError, StrategyError, ModelError, ValueError) as exc:
         console.print(f"[red]redraft: error:[/red] {exc}", highlight=False)
         return 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from .accounting import Budget, BudgetExhausted, Cost
@@ -50,10 +51,11 @@ class SolveContext:
     budget: Budget = field(default_factory=Budget)
     cache: CallCache | None = None
     run_seed: int = 0
-    verifiers: dict[str, Any] = field(default_factory=dict)
+    # The answer key, as a grading function of a candidate's text. Set by the runner only for
+    # runs configured with the oracle verifier (ceiling experiments); None otherwise.
+    oracle: Callable[[str], bool] | None = None
     cost: Cost = field(default_factory=Cost)
     trace: list[dict[str, Any]] = field(default_factory=list)
-    uses_oracle: bool = False
     _call_index: int = 0
 
     def model_for(self, role: str) -> Model:

@@ -52,10 +52,17 @@ def summarize(store: Store, run: RunInfo) -> RunSummary:
 
 async def solve_one(strategy: Strategy, task: Task, problem: Problem, models: dict[str, Model], *,
                     budget_tokens: int | None = None, cache: Any = None, run_seed: int = 0,
-                    verifiers: dict[str, Any] | None = None) -> tuple[Result, SolveContext, str | None]:
-    """Solve one problem; the strategy's own failures to finish (budget) are recorded, not raised."""
+                    uses_oracle: bool = False) -> tuple[Result, SolveContext, str | None]:
+    """Solve one problem; the strategy's own failures to finish (budget) are recorded, not raised.
+
+    ``uses_oracle`` hands the strategy the answer key as a grading function (ctx.oracle): only for
+    runs labelled as oracle runs."""
+    oracle = None
+    if uses_oracle:
+        def oracle(text: str) -> bool:
+            return task.grade(problem, task.extract(text, problem), text).correct
     ctx = SolveContext(problem=problem, task=TaskView(task), models=models, budget=Budget(budget_tokens),
-                       cache=cache, run_seed=run_seed, verifiers=verifiers or {})
+                       cache=cache, run_seed=run_seed, oracle=oracle)
     error = None
     try:
         result = await strategy.solve(ctx)
@@ -80,7 +87,7 @@ async def execute_run(store: Store, run: RunInfo, task: Task, strategy: Strategy
         async with slots:
             started = time.perf_counter()
             result, ctx, error = await solve_one(strategy, task, problem, models, budget_tokens=budget_tokens,
-                                                 cache=store, run_seed=run_seed)
+                                                 cache=store, run_seed=run_seed, uses_oracle=run.uses_oracle)
             grade = await asyncio.to_thread(task.grade, problem, result.answer, result.text)
             record = ProblemRecord(run.id, problem.id, position, result.answer, grade.correct, grade.detail,
                                    result.text, result.info, ctx.trace, ctx.cost,

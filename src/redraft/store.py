@@ -142,9 +142,10 @@ class Store:
     def list_runs(self) -> list[RunInfo]:
         return [_run_from_row(row) for row in self.db.execute("SELECT * FROM runs ORDER BY created")]
 
-    def find_unfinished(self, config: dict[str, Any]) -> RunInfo | None:
+    def find_latest(self, config: dict[str, Any]) -> RunInfo | None:
+        """The newest run of exactly this configuration, finished or not."""
         for run in reversed(self.list_runs()):
-            if run.finished is None and run.config == config:
+            if run.config == config:
                 return run
         return None
 

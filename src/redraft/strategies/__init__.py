@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 from .base import STRATEGIES, Strategy, StrategyError, make_strategy, options_of, register_strategy
 
 __all__ = ["STRATEGIES", "Strategy", "StrategyError", "load_builtins", "make_strategy", "options_of",
            "register_strategy"]
 
-BUILTIN_MODULES = ["cot", "self_consistency", "best_of_n"]
+_NOT_STRATEGIES = {"base", "moves"}
 
 
 def load_builtins() -> None:
-    for module in BUILTIN_MODULES:
-        importlib.import_module(f"{__name__}.{module}")
+    """Import every module of this package, so each built-in strategy registers itself."""
+    for module in pkgutil.iter_modules(__path__):
+        if module.name not in _NOT_STRATEGIES:
+            importlib.import_module(f"{__name__}.{module.name}")

@@ -43,9 +43,20 @@ def register_verifier(cls: type[Verifier]) -> type[Verifier]:
     return cls
 
 
-def make_verifier(name: str, **options: Any) -> Verifier:
-    from . import judge  # noqa: F401  (registers the built-ins)
+def load_builtins() -> None:
+    """Import every module of this package, so each built-in verifier registers itself."""
+    import importlib
+    import pkgutil
 
+    from .. import verifiers
+
+    for module in pkgutil.iter_modules(verifiers.__path__):
+        if module.name != "base":
+            importlib.import_module(f"{verifiers.__name__}.{module.name}")
+
+
+def make_verifier(name: str, **options: Any) -> Verifier:
+    load_builtins()
     if name not in VERIFIERS:
         raise ValueError(f"unknown verifier {name!r}: choose one of {', '.join(sorted(VERIFIERS))}")
     try:

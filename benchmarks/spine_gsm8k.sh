@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The spine's measurements (issue 2): cot and self-consistency n=8 on the GSM8K dev split
+# (../shared/data/gsm8k/train.jsonl), and decode throughput of 1 vs 8 streams.
+# Resumable: each run continues the latest run of the same configuration in benchmarks/spine.db.
+# Slices: cot on problems 0-99; SC n=8 on SC_LIMIT_05 / SC_LIMIT_15 first problems (CPU time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REDRAFT=${REDRAFT:-.venv/bin/redraft}
+PY=${PY:-.venv/bin/python}
+DB=benchmarks/spine.db
+DATA=../shared/data/gsm8k/train.jsonl
+OUT=benchmarks/results
+mkdir -p "$OUT"
+
+[ -s "$OUT/throughput.jsonl" ] || {
+  $PY benchmarks/decode_throughput.py --model qwen2.5-coder-1.5b >> "$OUT/throughput.jsonl"
+  $PY benchmarks/decode_throughput.py --model qwen2.5-coder-0.5b >> "$OUT/throughput.jsonl"
+}
+run() { $REDRAFT run --task gsm8k --data "$DATA" --db "$DB" --resume --quiet "$@"; }
+run --model qwen2.5-coder-0.5b --strategy cot --limit 100 --concurrency 4
+run --model qwen2.5-coder-1.5b --strategy cot --limit 100 --concurrency 4
+run --model qwen2.5-coder-0.5b --strategy self_consistency --n 8 --limit "${SC_LIMIT_05:-50}" --concurrency 1
+run --model qwen2.5-coder-1.5b --strategy self_consistency --n 8 --limit "${SC_LIMIT_15:-20}" --concurrency 1
+$PY benchmarks/summarize_runs.py --db "$DB" --title "GSM8K dev split (train.jsonl), problems from 0" > "$OUT/spine_gsm8k.md"
