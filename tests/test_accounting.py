@@ -1,0 +1,76 @@
+import asyncio
+
+import pytest
+
+from redraft.accounting import Budget, BudgetExhausted
+from redraft.context import SolveContext
+from redraft.models.scripted import ScriptedModel
+from redraft.store import Store
+from redraft.tasks.arithmetic import ArithmeticTask
+from redraft.tasks.base import TaskView
+
+
+def make_ctx(model, **kwargs):
+    task = ArithmeticTask(count=3)
+    return SolveContext(problem=task.problems()[0], task=TaskView(task), models={"solver": model}, **kwargs)
+
+
+def test_budget_reserves_and_refunds():
+    budget = Budget(completion_tokens=100)
+    assert budget.reserve(n=2, max_tokens=80) == 50  # cut to what is left per sample
+    budget.settle(reserved=100, used=30)
+    assert budget.remaining_tokens == 70
+    assert budget.reserve(n=1, max_tokens=10) == 10
+    with pytest.raises(BudgetExhausted):
+        Budget(completion_tokens=3).reserve(n=4, max_tokens=10)
+
+
+def test_calls_are_counted_by_role_and_traced():
+    model = ScriptedModel(responder=lambda m, p, i: "one two three")
+    ctx = make_ctx(model)
+
+    async def go():
+        await ctx.generate([{"role": "user", "content": "a b"}], n=2, temperature=0.7, label="sample")
+        await ctx.generate([{"role": "user", "content": "c"}], role="judge")
+
+    asyncio.run(go())
+    assert ctx.cost.by_role["solver"].completion_tokens == 6
+    assert ctx.cost.by_role["solver"].samples == 2
+    assert ctx.cost.by_role["judge"].calls == 1
+    assert ctx.cost.by_role["judge"].prompt_tokens == 1
+    assert ctx.cost.calls == 2
+    assert [e["role"] for e in ctx.trace] == ["solver", "judge"]
+    assert ctx.trace[0]["outputs"] == ["one two three"] * 2
+
+
+def test_budget_is_never_exceeded_even_by_concurrent_calls():
+    model = ScriptedModel(responder=lambda m, p, i: " ".join(["w"] * 50))
+    ctx = make_ctx(model, budget=Budget(completion_tokens=120))
+
+    async def go():
+        results = await asyncio.gather(*(ctx.generate([{"role": "user", "content": "q"}], max_tokens=50)
+                                         for _ in range(4)), return_exceptions=True)
+        return results
+
+    results = asyncio.run(go())
+    assert ctx.cost.completion_tokens <= 120
+    assert any(isinstance(r, BudgetExhausted) for r in results)
+
+
+def test_deterministic_calls_are_served_from_the_cache(db_path):
+    store = Store(db_path)
+    model = ScriptedModel(responder=lambda m, p, i: f"sample {i}")
+
+    async def two_contexts():
+        first = make_ctx(model, cache=store)
+        await first.generate([{"role": "user", "content": "q"}], n=3, temperature=0.8)
+        second = make_ctx(model, cache=store)
+        await second.generate([{"role": "user", "content": "q"}], n=3, temperature=0.8)
+        return first, second
+
+    first, second = asyncio.run(two_contexts())
+    assert len(model.calls) == 1  # the second, same-seeded call never reached the model
+    assert second.trace[0]["cached"] is True
+    assert second.trace[0]["outputs"] == first.trace[0]["outputs"]
+    # the cached call still costs what it cost: methods compare at the compute they need
+    assert second.cost.completion_tokens == first.cost.completion_tokens

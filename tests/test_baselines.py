@@ -1,0 +1,72 @@
+"""Control flow of the baseline strategies, pinned with a scripted model."""
+
+import asyncio
+
+import pytest
+
+from redraft.models.scripted import ScriptedModel
+from redraft.runner import solve_one
+from redraft.strategies import StrategyError, make_strategy
+from redraft.tasks.arithmetic import ArithmeticTask
+from redraft.voting import majority_vote, weighted_vote
+
+
+def solve(strategy, model, budget=None):
+    task = ArithmeticTask(count=1)
+    return asyncio.run(solve_one(strategy, task, task.problems()[0], {"solver": model}, budget_tokens=budget))
+
+
+def test_cot_is_one_greedy_call():
+    model = ScriptedModel(replies=["2 + 2 = 4, so \\boxed{4}"])
+    result, ctx, error = solve(make_strategy("cot"), model)
+    assert result.answer == "4" and error is None
+    assert len(model.calls) == 1
+    assert model.calls[0].params.temperature == 0 and model.calls[0].params.n == 1
+
+
+def test_self_consistency_takes_the_majority():
+    answers = ["\\boxed{7}", "\\boxed{5}", "\\boxed{7}", "no idea", "\\boxed{5}", "\\boxed{7}"]
+    model = ScriptedModel(responder=lambda m, p, i: answers[i])
+    result, ctx, _ = solve(make_strategy("self_consistency", {"n": 6}), model)
+    assert result.answer == "7"
+    vote = [e for e in ctx.trace if e["type"] == "vote"][0]
+    assert vote["tally"] == {"7": 3.0, "5": 2.0}
+    assert model.calls[0].params.n == 6 and model.calls[0].params.temperature > 0
+
+
+def test_ties_break_to_the_earliest_answer():
+    assert majority_vote(["3", "9", "9", "3"]).answer == "3"
+    assert majority_vote(["9", "3", "3", "9"]).answer == "9"
+    assert majority_vote([None, None]).answer is None
+    assert weighted_vote(["1", "2"], [0.2, 0.9]).answer == "2"
+
+
+def test_best_of_n_picks_the_highest_rating():
+    def responder(messages, params, index):
+        prompt = messages[-1]["content"]
+        if "Rating:" in prompt:  # the judge
+            return "Looks right. Rating: 9" if "\\boxed{12}" in prompt else "Wrong. Rating: 2"
+        return ["\\boxed{10}", "\\boxed{12}", "\\boxed{11}"][index]
+
+    model = ScriptedModel(responder=responder)
+    result, ctx, _ = solve(make_strategy("best_of_n", {"n": 3}), model)
+    assert result.answer == "12"
+    judge_calls = [e for e in ctx.trace if e["type"] == "call" and e["role"] == "judge"]
+    assert len(judge_calls) == 3
+    assert ctx.cost.by_role["judge"].calls == 3
+
+
+def test_budget_exhaustion_is_recorded_not_raised():
+    model = ScriptedModel(responder=lambda m, p, i: " ".join(["x"] * 40))
+    result, ctx, error = solve(make_strategy("best_of_n", {"n": 2, "max_tokens": 40}), model, budget=90)
+    assert error is not None and "budget" in error
+    assert ctx.cost.completion_tokens <= 90
+
+
+def test_unknown_strategy_and_option_are_clear_errors():
+    with pytest.raises(StrategyError, match="unknown strategy 'nope'"):
+        make_strategy("nope")
+    with pytest.raises(StrategyError, match="has no option wrong"):
+        make_strategy("cot", {"wrong": 1})
+    with pytest.raises(StrategyError, match="not a valid int"):
+        make_strategy("self_consistency", {"n": "many"})
