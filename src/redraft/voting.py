@@ -5,8 +5,11 @@ Ties break deterministically: the answer that appeared first among the candidate
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+
+from .models.base import TokenLogprob
 
 
 @dataclass(frozen=True)
@@ -49,3 +52,45 @@ def majority_vote(answers: Sequence[str | None], canonical: Callable[[str], str]
 def inverse_entropy_weights(mean_entropies: Sequence[float]) -> list[float]:
     """Weight each chain by 1 / its mean token entropy ("The Sequential Edge"): confident chains count more."""
     return [1.0 / max(entropy, 1e-6) for entropy in mean_entropies]
+
+
+# -- one entry point for the three variants, so any strategy can take a ``vote`` option ------------------
+
+VOTE_METHODS = ("majority", "verifier", "inverse_entropy")
+
+
+def mean_token_entropy(tokens: Sequence[TokenLogprob]) -> float:
+    """Mean per-token entropy (nats) of a sampled chain, from the top alternatives each position reports.
+
+    The alternatives are renormalised over the top-k the backend returned (a lower bound on the full
+    entropy, the same for every chain of one run). A position with no alternatives counts its own
+    surprisal, -log p(token). An empty chain has entropy 0.
+    """
+    if not tokens:
+        return 0.0
+    total = 0.0
+    for token in tokens:
+        if token.top:
+            probs = [math.exp(logprob) for _, logprob in token.top]
+            mass = sum(probs)
+            total += -sum(p / mass * math.log(p / mass) for p in probs if p > 0)
+        else:
+            total += -token.logprob
+    return total / len(tokens)
+
+
+def vote_by(method: str, answers: Sequence[str | None], canonical: Callable[[str], str] = str.strip, *,
+            scores: Sequence[float] | None = None, entropies: Sequence[float] | None = None) -> Vote:
+    """``majority``; ``verifier`` (each answer weighted by its verifier score); ``inverse_entropy``
+    (weighted by 1 / mean token entropy of its chain, "The Sequential Edge")."""
+    if method == "majority":
+        return weighted_vote(answers, None, canonical)
+    if method == "verifier":
+        if scores is None:
+            raise ValueError("verifier-weighted voting needs a score per candidate")
+        return weighted_vote(answers, scores, canonical)
+    if method == "inverse_entropy":
+        if entropies is None:
+            raise ValueError("inverse-entropy voting needs each chain's mean token entropy (sample with logprobs)")
+        return weighted_vote(answers, inverse_entropy_weights(entropies), canonical)
+    raise ValueError(f"unknown vote {method!r}: choose one of {', '.join(VOTE_METHODS)}")

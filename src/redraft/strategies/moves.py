@@ -13,6 +13,9 @@ round and flips against the first drafts without knowing the method):
   would be chosen from if the strategy stopped here), ``scores``/``critiques`` align with them
   (None where the method did not score or critique one). ``decision`` says in a few words what
   the method decided (e.g. "hard: refine", "easy: vote", "stop: accepted"); extra keys are free.
+  An optional extra ``answer=`` is the answer the method would return if it stopped after this
+  round (its selection rule applied to the live candidates); reports use it for accuracy per round
+  and fall back to the majority of the candidates' answers when it is absent.
 - ``ctx.note("final", answer=..., round=k, **extra)`` once, with the round the answer came from.
 - ``ctx.note("budget_exhausted", reason=..., round=k)`` when a strategy stops early because the
   budget ran out and returns its best so far (``note_round``/``note_final`` help write these).
@@ -21,6 +24,7 @@ round and flips against the first drafts without knowing the method):
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,7 +33,7 @@ from ..accounting import BudgetExhausted
 from ..context import SolveContext
 from ..steps import split_steps
 from ..verifiers.base import Score, Verifier
-from ..voting import Vote, weighted_vote
+from ..voting import Vote, mean_token_entropy, vote_by, weighted_vote
 
 
 @dataclass(frozen=True)
@@ -253,3 +257,69 @@ async def local_refine(ctx: SolveContext, prefix: str, critique: str, *, round: 
                                  max_tokens=max_tokens, label="local")
     text = f"{prefix.rstrip()}\n{reply.text.lstrip()}" if prefix.strip() else reply.text
     return Candidate(text, ctx.extract(text), "local", round)
+
+
+# -- voting variants, verdicts and named verifiers (self_refine, try_again, pdr, tick, ...) ----------------
+
+async def sample_with_entropy(ctx: SolveContext, n: int, *, temperature: float = 0.7, max_tokens: int = 768,
+                              round: int = 0, role: str = "solver",
+                              top_logprobs: int = 5) -> tuple[list[Candidate], list[float]]:
+    """n drafts like ``sample``, with each chain's mean token entropy (for inverse-entropy voting)."""
+    completions = await ctx.generate(ctx.task.messages(ctx.problem), role=role, n=n, temperature=temperature,
+                                     max_tokens=max_tokens, logprobs=True, top_logprobs=top_logprobs,
+                                     label="sample")
+    candidates = [Candidate(c.text, ctx.extract(c.text), "draft", round) for c in completions]
+    return candidates, [mean_token_entropy(c.logprobs or []) for c in completions]
+
+
+def vote_with(ctx: SolveContext, candidates: Sequence[Candidate], method: str = "majority", *,
+              scores: Sequence[Score | float] | None = None, entropies: Sequence[float] | None = None) -> Vote:
+    """Vote over the candidates' answers by ``method`` (see ``redraft.voting.VOTE_METHODS``)."""
+    values = [s.value if isinstance(s, Score) else float(s) for s in scores] if scores is not None else None
+    return vote_by(method, [c.answer for c in candidates], ctx.task.answer_key, scores=values, entropies=entropies)
+
+
+VERDICT_CRITIQUE_PROMPT = CRITIQUE_PROMPT + """
+
+End your reply with one line: "Verdict: CORRECT" if the solution is right, or "Verdict: INCORRECT"."""
+
+
+def parse_verdict(text: str) -> bool | None:
+    """The last "Verdict: CORRECT/INCORRECT" line as True/False; None when the reply gives none."""
+    found = re.findall(r"verdict\W{0,3}\s*(correct|incorrect|wrong|right)", text, flags=re.IGNORECASE)
+    if not found:
+        return None
+    return found[-1].lower() in ("correct", "right")
+
+
+async def self_check(ctx: SolveContext, candidate: Candidate, *, role: str = "reviewer",
+                     max_tokens: int = 512) -> tuple[str, bool | None]:
+    """Self-critique that ends in a verdict: (critique text, whether the model judged it correct)."""
+    text = await critique(ctx, candidate, role=role, max_tokens=max_tokens, prompt=VERDICT_CRITIQUE_PROMPT)
+    return text, parse_verdict(text)
+
+
+class OracleCheck(Verifier):
+    """The answer key as a verifier (ctx.oracle): for ceiling experiments only, and labelled as such.
+
+    Used when no ``oracle`` verifier is registered; the run must have been created as an oracle run."""
+
+    name = "oracle"
+    uses_oracle = True
+
+    async def score(self, ctx: SolveContext, solution: str) -> Score:
+        if ctx.oracle is None:
+            raise ValueError("the oracle verifier needs an oracle run (ctx.oracle is not set)")
+        return Score(1.0 if ctx.oracle(solution) else 0.0, feedback=None)
+
+
+def named_verifier(name: str, **options: Any) -> Verifier:
+    """``make_verifier(name)``, with the oracle available even before a registered one exists."""
+    from ..verifiers import VERIFIERS, make_verifier
+    from ..verifiers.base import load_builtins
+
+    load_builtins()
+    if name == "oracle" and name not in VERIFIERS:
+        return OracleCheck()
+    return make_verifier(name, **options)
+
