@@ -323,3 +323,21 @@ def named_verifier(name: str, **options: Any) -> Verifier:
         return OracleCheck()
     return make_verifier(name, **options)
 
+
+
+def text_for_answer(ctx: SolveContext, candidates: Sequence[Candidate], answer: str | None,
+                    scores: Sequence[Score | float | None] | None = None) -> str:
+    """The text to show for a voted answer: the best-scored candidate that gave it (ties: the earliest)."""
+    if not candidates:
+        return ""
+    key = ctx.task.answer_key(answer) if answer is not None else None
+    supporters = [i for i, c in enumerate(candidates)
+                  if c.answer is not None and ctx.task.answer_key(c.answer) == key]
+    if not supporters:
+        return candidates[0].text
+
+    def value(i: int) -> float:
+        score = scores[i] if scores is not None else None
+        return score.value if isinstance(score, Score) else float(score or 0.0)
+
+    return candidates[max(supporters, key=lambda i: (value(i), -i))].text
