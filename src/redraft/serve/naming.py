@@ -69,22 +69,23 @@ def parse_model_field(text: str, *, methods: set[str] | list[str], backends: set
         raise ModelNameError("the request needs a 'model' such as 'cot:<backend>' (see GET /v1/models)", "syntax")
     text = text.strip()
     head, colon, rest = text.partition(":")
-    method_name, at, option_text = head.partition("@")
-    method_name = method_name.strip()
-    if colon and method_name in methods:
+    head_name, at, option_text = head.partition("@")
+    head_name = head_name.strip()
+    if colon and head_name in methods:
+        method_name = head_name
         options = parse_options(option_text, method_name) if at else {}
         backend = rest.strip()
         if not backend:
             raise ModelNameError(f"{text!r} names method {method_name!r} but no backend after ':'", "syntax")
     elif at and colon:
         # "x@k=v:backend" can only mean a method, so an unknown x is an unknown method, not a backend
-        raise ModelNameError(f"unknown method {method_name!r}: choose one of {', '.join(sorted(methods))}",
+        raise ModelNameError(f"unknown method {head_name!r}: choose one of {', '.join(sorted(methods))}",
                              "method")
     else:
         method_name, options, backend = default_method, {}, text
     if backend not in backends:
         if colon and rest.strip() in backends:  # "magicor:qwen..." : a misspelt method, not a model
-            raise ModelNameError(f"unknown method {method_name!r}: choose one of {', '.join(sorted(methods))}",
+            raise ModelNameError(f"unknown method {head_name!r}: choose one of {', '.join(sorted(methods))}",
                                  "method")
         offered = ", ".join(sorted(backends)) or "none"
         raise ModelNameError(f"unknown model {backend!r}: this server offers {offered}", "model")
