@@ -18,8 +18,14 @@ def load_model(name: str, *, base_url: str | None = None, parallel: int = 8,
 
     - a built-in name (``qwen2.5-coder-1.5b``, ``qwen2.5-coder-0.5b``, ``smollm2-135m``) or a
       path to a ``.gguf`` file: embedded llama.cpp;
-    - ``openai:MODEL``: an OpenAI-compatible server at ``base_url`` / ``OPENAI_BASE_URL``.
+    - ``openai:MODEL``: an OpenAI-compatible server at ``base_url`` / ``OPENAI_BASE_URL``;
+    - ``hf:PATH``: Hugging Face transformers (a saved model directory, a ``.gguf`` file or a
+      built-in name), e.g. a model ``redraft train`` wrote; needs the ``train`` extra.
     """
+    if name.startswith("hf:"):
+        from .transformers_backend import open_transformers_model
+
+        return open_transformers_model(name.removeprefix("hf:"), say)
     if name.startswith("openai:"):
         from .openai_compat import OpenAICompatibleModel
 
