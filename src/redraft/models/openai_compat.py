@@ -2,18 +2,31 @@
 
 Name form on the command line: ``openai:MODEL`` with the base URL from ``--base-url`` or
 ``OPENAI_BASE_URL`` and the key from ``OPENAI_API_KEY`` (or the variable named by
-``api_key_env``). The official client retries connection errors, 408/409/429 and 5xx with
-exponential backoff; we bound concurrency ourselves so a big grid does not flood the server.
+``api_key_env``). The official client retries the transient faults (connection errors,
+timeouts, 408/409/429 and 5xx) with exponential backoff, up to ``max_retries`` times; a 4xx or a
+malformed reply (not JSON, or JSON that is no chat completion) is not retried: it is not
+transient, and a retry would pay for the tokens again. Every failure comes out as one
+``ModelError`` line that names the reason. We bound concurrency ourselves so a big grid does not
+flood the server.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from typing import Any
 
 from .base import Completion, GenerationParams, Message, ModelError, TokenLogprob
+
+
+class UpstreamStatusError(ModelError):
+    """The server answered with an HTTP error status (kept, so callers need not parse the message)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class OpenAICompatibleModel:
@@ -39,6 +52,8 @@ class OpenAICompatibleModel:
             max_retries=max_retries,
         )
         self._openai = openai
+        self._timeout = timeout
+        self._attempts = max_retries + 1
         self._slots = asyncio.Semaphore(max_concurrency)
         self._n_supported = True  # cleared the first time the server refuses n > 1
 
@@ -64,13 +79,26 @@ class OpenAICompatibleModel:
             try:
                 reply = await self._client.chat.completions.create(**body)
             except self._openai.APIStatusError as exc:
-                raise ModelError(f"{self.base_url} answered {exc.status_code}: {_message(exc)}") from exc
+                retried = exc.status_code in (408, 409, 429) or exc.status_code >= 500
+                tries = f" ({self._attempts} attempt(s))" if retried else ""
+                raise UpstreamStatusError(f"{self.base_url} answered {exc.status_code}: {_message(exc)}{tries}",
+                                          exc.status_code) from exc
+            except self._openai.APITimeoutError as exc:
+                raise ModelError(f"{self.base_url} did not answer within {self._timeout:g} s "
+                                 f"({self._attempts} attempt(s))") from exc
             except self._openai.APIConnectionError as exc:
-                raise ModelError(f"cannot reach {self.base_url}: {exc}") from exc
-            except self._openai.APIResponseValidationError as exc:
+                cause = f" ({type(exc.__cause__).__name__}: {exc.__cause__})" if exc.__cause__ else ""
+                raise ModelError(f"cannot reach {self.base_url}: {exc}{cause} ({self._attempts} attempt(s))") from exc
+            except (self._openai.APIResponseValidationError, json.JSONDecodeError) as exc:
                 raise ModelError(f"{self.base_url} sent a malformed reply: {exc}") from exc
             seconds = time.perf_counter() - started
-        choices = list(reply.choices or [])
+        try:
+            return self._completions(reply, params, seconds)
+        except (AttributeError, TypeError, ValueError) as exc:  # JSON, but not a chat completion
+            raise ModelError(f"{self.base_url} sent a malformed reply: {type(exc).__name__}: {exc}") from exc
+
+    def _completions(self, reply: Any, params: GenerationParams, seconds: float) -> list[Completion]:
+        choices = list(getattr(reply, "choices", None) or [])
         if not choices:
             raise ModelError(f"{self.base_url} returned no choices")
         usage = reply.usage
@@ -102,8 +130,8 @@ class OpenAICompatibleModel:
                 completions = await self._create(messages, params, params.n)
                 if len(completions) == params.n:
                     return completions
-            except ModelError as exc:
-                if "400" not in str(exc) and "422" not in str(exc):
+            except UpstreamStatusError as exc:
+                if exc.status not in (400, 422):
                     raise
             self._n_supported = False  # the server refused or ignored n: fall back to parallel singles
         results = await asyncio.gather(*(self._create(messages, params.for_single(i), 1) for i in range(params.n)))
