@@ -159,7 +159,7 @@ class ParallelDistillRefine(Strategy):
                 last = round_index == opts.rounds
                 moves.note_round(ctx, round_index, outputs, scores, decision="final" if last else "distill",
                                  answer=chosen.answer, entropies=entropies, workspace=workspace,
-                                 agreement=vote.agreement)
+                                 agreement=vote.agreement, verifier=self.vote_method()[1] or None)
                 if not last:
                     workspace = await self._distill(ctx, outputs)
         except BudgetExhausted as exc:

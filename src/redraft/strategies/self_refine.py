@@ -83,7 +83,8 @@ class SelfRefine(Strategy):
                 decision = ("stop: satisfied" if satisfied else "stop: rounds done" if last_round
                             else "refine")
                 moves.note_round(ctx, round_index, [current], [score], critiques=[feedback], decision=decision,
-                                 answer=self._pick(history).answer, satisfied=satisfied)
+                                 answer=self._pick(history).answer, satisfied=satisfied,
+                                 verifier=opts.verifier or "self_check")
                 if satisfied or last_round:
                     break
                 revised = await moves.refine(ctx, current, feedback, round=round_index + 1,

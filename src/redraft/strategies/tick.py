@@ -195,4 +195,5 @@ class Tick(Strategy):
         scores = [e.score if e else None for _, e in items]
         critiques = ["; ".join(e.failed(checklist)) if e else None for _, e in items]
         moves.note_round(ctx, round_index, [c for c, _ in items], scores, critiques=critiques, decision=decision,
-                         answer=pick.answer, verdicts=[e.verdicts if e else None for _, e in items])
+                         answer=pick.answer, verdicts=[e.verdicts if e else None for _, e in items],
+                         verifier="checklist")
