@@ -20,7 +20,7 @@ KEYS = {p.question: int(TASK.reference(p)) for p in TASK.problems()}
 
 
 def key_in(messages: list[dict[str, str]]) -> int:
-    content = messages[-1]["content"]
+    content = "\n".join(m["content"] for m in messages)
     return next(key for question, key in KEYS.items() if question in content)
 
 
@@ -55,6 +55,9 @@ def responder(messages: list[dict[str, str]], params: Any, index: int) -> str:
         return f"Rewritten: \\boxed{{{key + 2}}}."
     if "The beginning of a solution" in content:  # local refine: only the continuation, fixed
         return f"Step 2: so the answer is \\boxed{{{key}}}."
+    if messages[-1]["role"] == "assistant":  # a rollout continuing a prefilled prefix
+        right = {"Step 1: a.\n": 3, "Step 1: a.\nStep 2: b.\n": 1}[messages[-1]["content"]]
+        return f"Step 9: \\boxed{{{key if index < right else key + 5}}}."
     if params.temperature == 0:
         return greedy_solution(messages)
     return sampled_solution(messages, index)
@@ -88,6 +91,25 @@ class RefineForTests(Strategy):
 
 
 register_strategy(RefineForTests)
+
+
+class RolloutForTests(Strategy):
+    """A wrong three-step draft and the calls the ``rollout`` verifier makes for its first two prefixes
+    (k=4 continuations each, 3 and 1 of them reaching the right answer), as that verifier labels them."""
+
+    name = "distill_test_rollout"
+
+    async def solve(self, ctx: SolveContext) -> Result:
+        key = KEYS[ctx.problem.question]
+        text = f"Step 1: a.\nStep 2: b.\nStep 3: \\boxed{{{key + 1}}}."
+        moves.note_round(ctx, 0, [moves.Candidate(text, str(key + 1))], decision="score")
+        for step, prefix in enumerate(["Step 1: a.", "Step 1: a.\nStep 2: b."]):
+            messages = [*ctx.task.messages(ctx.problem), {"role": "assistant", "content": prefix + "\n"}]
+            await ctx.generate(messages, role="judge", n=4, temperature=0.7, label=f"rollout_step_{step}")
+        return Result(str(key + 1), text)
+
+
+register_strategy(RolloutForTests)
 
 
 def stored_run(store: Store, strategy: str, options: dict[str, Any] | None = None,

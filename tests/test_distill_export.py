@@ -153,6 +153,17 @@ def test_steps_labels_from_values_rollouts_regraded_and_the_final_step_from_the_
     assert judged["labels"] == [False, True] and judged["provenance"]["round"] == 1
 
 
+def test_steps_regrades_the_rollout_verifiers_own_calls_with_the_key(store):
+    run = stored_run(store, "distill_test_rollout")
+    export = export_runs(store, [run.id], "steps")
+    assert len(export.records) == 3
+    for record in export.records:
+        assert record["provenance"]["source"] == "grader:rollout_calls"
+        assert record["completions"][0] == "Step 1: a." and len(record["completions"]) == 3
+        assert record["values"] == [0.75, 0.25, 0.0]
+        assert record["labels"] == [True, False, False]
+
+
 def test_distill_command_writes_jsonl_and_reports(store, runs, db_path, tmp_path, capsys):
     sc, _, _ = runs
     out = tmp_path / "sft.jsonl"

@@ -19,8 +19,9 @@ belief, except the step values of ``steps`` (see there).
   ``refinement`` is ``global`` (the whole solution rewritten: GLoRe's global refiner, Self-Refine's
   revise) or ``local`` (continued from the steps before the first error); write them apart.
 - ``steps`` (SORM / Math-Shepherd): a solution's steps with per-step values, in TRL's stepwise
-  supervision format (``prompt``, ``completions``, ``labels``), from trace events that recorded a
-  step verifier's Score (see ``step_scores_in``).
+  supervision format (``prompt``, ``completions``, ``labels``): from the ``rollout`` verifier's
+  continuations re-graded with the key (``rollout_scores_in``), or from trace events that recorded
+  a step verifier's Score (``step_scores_in``).
 """
 
 from __future__ import annotations
@@ -296,6 +297,7 @@ class StepScore:
     source: str  # which verifier / event recorded it
     rollout_answers: list[list[str | None]] | None = None
     event: int = 0
+    regraded: bool = False  # values re-measured with the answer key from the rollouts themselves
 
 
 def step_scores_in(trace: Sequence[dict[str, Any]]) -> list[StepScore]:
@@ -313,7 +315,7 @@ def step_scores_in(trace: Sequence[dict[str, Any]]) -> list[StepScore]:
     for index, event in enumerate(trace):
         if event.get("type") == "call":
             continue
-        if isinstance(event.get("solution"), str) and ("steps" in event or "first_error" in event):
+        if isinstance(event.get("solution"), str) and ({"steps", "values", "first_error", "first_drop"} & set(event)):
             found.append(_step_score(event, event["solution"], index))
         for candidate, score in zip(event.get("candidates") or [], event.get("step_scores") or [], strict=False):
             if isinstance(score, dict) and isinstance(candidate, dict) and isinstance(candidate.get("text"), str):
@@ -322,20 +324,73 @@ def step_scores_in(trace: Sequence[dict[str, Any]]) -> list[StepScore]:
     return [s for s in found if s.values is not None or s.first_error is not None or s.rollout_answers]
 
 
+ROLLOUT_LABEL = re.compile(r"^rollout_step_(\d+)$")
+
+
+def rollout_scores_in(item: ProblemTrace) -> list[StepScore]:
+    """Step values re-measured with the key from the ``rollout`` verifier's own calls.
+
+    That verifier labels the k continuations of the prefix through step i ``rollout_step_{i}`` and
+    puts the prefix in the call's messages. For each attempt of the problem, the split (tried in
+    ``SPLIT_MODES`` order) under which its prefixes match the most rollout calls gives its steps;
+    a step's value is the fraction of its continuations (prefix + continuation) the grader accepts
+    (Math-Shepherd's soft estimate with the answer key, not the verifier's consensus). A step with
+    no rollout of its own takes the next rolled-out step's value, as the verifier does, and the
+    last step is the solution itself."""
+    calls: dict[int, list[tuple[str, list[str]]]] = defaultdict(list)
+    for event in item.record.trace:
+        match = ROLLOUT_LABEL.match(str(event.get("label", ""))) if event.get("type") == "call" else None
+        if match:
+            content = "\n".join(m.get("content", "") for m in event.get("messages", []))
+            calls[int(match.group(1))].append((content, list(event.get("outputs", []))))
+    if not calls:
+        return []
+    found = []
+    for attempt in item.attempts:
+        best: tuple[int, list[str], dict[int, list[str]]] | None = None
+        for mode in SPLIT_MODES:
+            steps = split_steps(attempt.text, mode)
+            prefixes = {i: "\n".join(steps[: i + 1]) for i in range(len(steps) - 1)}
+            outputs: dict[int, list[str]] = {}
+            for index, prefix in prefixes.items():
+                for content, texts in calls.get(index, []):
+                    if prefix and prefix in content:
+                        outputs.setdefault(index, []).extend(f"{prefix}\n{t}" for t in texts)
+            if outputs and (best is None or len(outputs) > best[0]):
+                best = (len(outputs), steps, outputs)
+        if best is None:
+            continue
+        _, steps, outputs = best
+        values: list[float | None] = [
+            sum(item.grade(text)[1] for text in outputs[i]) / len(outputs[i]) if outputs.get(i) else None
+            for i in range(len(steps))]
+        values[-1] = 1.0 if attempt.correct else 0.0
+        for index in range(len(values) - 2, -1, -1):
+            if values[index] is None:
+                values[index] = values[index + 1]
+        found.append(StepScore(attempt.text, [float(v) for v in values if v is not None], None, steps, "auto",
+                               "rollout", event=attempt.call or 0, regraded=True))
+    return found
+
+
 def _step_score(data: dict[str, Any], solution: str, index: int) -> StepScore:
-    values = data.get("steps")
+    values = data.get("steps", data.get("values"))  # Score.to_dict() names, or the rollout verifier's note
     split = data.get("split") or "auto"
     if split not in SPLIT_MODES:
         split = "auto"
     return StepScore(solution=solution, values=[float(v) for v in values] if values is not None else None,
-                     first_error=data.get("first_error"), step_texts=data.get("step_texts"), split=split,
+                     first_error=data.get("first_error", data.get("first_drop")),
+                     step_texts=data.get("step_texts"), split=split,
                      source=str(data.get("verifier") or data.get("type") or "unknown"),
                      rollout_answers=data.get("rollout_answers"), event=index)
 
 
 def step_records(items: Sequence[ProblemTrace], options: ExportOptions,
                  stats: dict[str, int]) -> list[dict[str, Any]]:
-    """Label rule (the papers leave the threshold to the user): a step is good when its value is at
+    """Values, in order of preference: the ``rollout`` verifier's own calls re-graded with the key
+    (``rollout_scores_in``), then recorded Scores (``step_scores_in``).
+
+    Label rule (the papers leave the threshold to the user): a step is good when its value is at
     least ``step_threshold``; with rollout answers recorded, the value is the fraction the grader
     accepts (Math-Shepherd's soft estimate against the key); with only ``first_error``, steps before
     it are good and the rest bad. The last step is the whole solution, so its label is always the
@@ -345,11 +400,12 @@ def step_records(items: Sequence[ProblemTrace], options: ExportOptions,
     seen: set[tuple[Any, ...]] = set()
     for item in items:
         rounds = _rounds(item)
-        for score in step_scores_in(item.record.trace):
+        # rollouts re-graded with the key come first, so they win the de-duplication below
+        for score in [*rollout_scores_in(item), *step_scores_in(item.record.trace)]:
             stats["steps_scored"] += 1
             steps = score.step_texts or split_steps(score.solution, score.split)
             values = score.values
-            value_source = f"verifier:{score.source}"
+            value_source = "grader:rollout_calls" if score.regraded else f"verifier:{score.source}"
             if score.rollout_answers is not None and len(score.rollout_answers) == len(steps):
                 values = [_fraction_correct(item, answers) for answers in score.rollout_answers]
                 value_source = "grader:rollouts"
