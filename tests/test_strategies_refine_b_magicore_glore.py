@@ -140,3 +140,13 @@ def test_glore_never_exceeds_a_small_budget_and_returns_its_best_so_far():
     result, ctx, error = solve("glore", {**GLORE, "max_tokens": 60}, world, budget=80)
     assert ctx.cost.completion_tokens <= 80
     assert error is None and result.info["budget_exhausted"] and result.answer == "9"
+
+
+def test_glore_uses_the_step_verifiers_own_critique_when_it_quotes_the_step():
+    w.OUTCOME.update({"9": 0.1})
+    w.STEPS["9"] = Score(0.2, steps=(0.9, 0.2, 0.1), first_error=1,
+                         feedback="Step 2 looks wrong:\nStep 2: b = 5\nCritique: b is 6")
+    world = World(drafts=[DRAFT], replies={"global": boxed(11), "local": boxed(12)})
+    solve("glore", GLORE, world)
+    critique = between(world.seen["local"][0], "in the previous attempt:\n", "\n\nContinue")
+    assert critique == "Step 2 looks wrong:\nStep 2: b = 5\nCritique: b is 6"

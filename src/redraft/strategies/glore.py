@@ -78,6 +78,8 @@ def local_start(draft: str, score: Score, step_split: str) -> tuple[str, int | N
 def local_critique(index: int | None, step: str | None, score: Score) -> str:
     if index is None:
         where = "The verifier could not locate the error; the solution may be wrong anywhere."
+    elif score.feedback and step and step in score.feedback:
+        return score.feedback.strip()  # the verifier's feedback already quotes the step
     else:
         where = f"Step {index + 1} is likely the first wrong step:\n{step}"
     return f"{where}\n{score.feedback.strip()}" if score.feedback else where
