@@ -1,4 +1,12 @@
-"""``rating``: the model rates a candidate 1-10 (a prompted outcome judge, the simplest scorer)."""
+"""Prompted outcome judges: ``judge`` (a Yes/No verdict) and ``rating`` (a 1-10 rating).
+
+``judge`` asks the model for a short critique and a final "Verdict: Yes" or "Verdict: No".
+When the backend returns log-probabilities, the score is P(Yes) at the verdict token,
+renormalised over Yes and No among the top alternatives (a graded belief, not a 0/1 word); when
+it does not, or the verdict token cannot be located in the token stream, the score is the parsed
+verdict (Yes 1.0, No 0.0, none 0.5: no evidence either way). The critique is the feedback.
+``rating`` is the parsed-rating judge: the model's own 1-10 rating mapped to [0, 1].
+"""
 
 from __future__ import annotations
 
@@ -6,6 +14,7 @@ import re
 
 from ..context import SolveContext
 from .base import Score, Verifier, register_verifier
+from .token_probs import verdict_probability
 
 RATING_PROMPT = """Here is a problem and a proposed solution.
 
@@ -18,6 +27,18 @@ Proposed solution:
 Check the solution carefully. Then rate how likely it is to be correct on a scale from 1 to 10,
 ending your reply with a line of the form "Rating: N"."""
 
+JUDGE_PROMPT = """Problem:
+{question}
+
+Proposed solution:
+{solution}
+
+Is the proposed solution correct? Check its reasoning, its arithmetic and its final answer. Write a
+short critique, then end your reply with the line "Verdict: Yes" if the solution is correct, or
+"Verdict: No" if it is not."""
+
+_VERDICT = re.compile(r"verdict\s*\**\s*[:=-]?\s*\**\s*(yes|no)\b", re.IGNORECASE)
+
 
 def parse_rating(text: str) -> float | None:
     """The last 'Rating: N' (or a lone trailing number) mapped to [0, 1]; None when absent."""
@@ -28,11 +49,51 @@ def parse_rating(text: str) -> float | None:
     return min(max((value - 1) / 9, 0.0), 1.0)
 
 
+def find_verdict(text: str) -> tuple[bool, int] | None:
+    """The last "Verdict: Yes/No" in a reply: (is yes, character index of the word); None if absent."""
+    matches = list(_VERDICT.finditer(text))
+    if not matches:
+        return None
+    last = matches[-1]
+    return last.group(1).lower() == "yes", last.start(1)
+
+
+def critique_of(text: str) -> str:
+    """The judge's reply without its verdict line."""
+    return _VERDICT.sub("", text).strip()
+
+
+@register_verifier
+class JudgeVerifier(Verifier):
+    name = "judge"
+
+    def __init__(self, role: str = "judge", max_tokens: int = 384, logprobs: bool = True,
+                 top_logprobs: int = 10) -> None:
+        self.role = role
+        self.max_tokens = max_tokens
+        self.logprobs = logprobs
+        self.top_logprobs = top_logprobs
+
+    async def score(self, ctx: SolveContext, solution: str) -> Score:
+        prompt = JUDGE_PROMPT.format(question=ctx.problem.question, solution=solution)
+        [reply] = await ctx.generate([{"role": "user", "content": prompt}], role=self.role,
+                                     max_tokens=self.max_tokens, logprobs=self.logprobs,
+                                     top_logprobs=self.top_logprobs if self.logprobs else 0, label="judge")
+        verdict = find_verdict(reply.text)
+        if verdict is None:
+            return Score(0.5, feedback=reply.text.strip() or None)
+        is_yes, at = verdict
+        probability = verdict_probability(reply.logprobs, reply.text, at, ("yes",), ("no",))
+        value = probability if probability is not None else (1.0 if is_yes else 0.0)
+        return Score(value, feedback=critique_of(reply.text) or None)
+
+
 @register_verifier
 class RatingVerifier(Verifier):
     name = "rating"
 
-    def __init__(self, max_tokens: int = 384) -> None:
+    def __init__(self, role: str = "judge", max_tokens: int = 384) -> None:
+        self.role = role
         self.max_tokens = max_tokens
 
     async def score(self, ctx: SolveContext, solution: str) -> Score:
