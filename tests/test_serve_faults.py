@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -14,6 +15,12 @@ from redraft.models.base import GenerationParams, ModelError
 from redraft.models.openai_compat import OpenAICompatibleModel, UpstreamStatusError
 
 HI = [{"role": "user", "content": "What is 6*7?"}]
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[FakeUpstream]:
+    with FakeUpstream(slow_seconds=2) as fake:
+        yield fake
 
 
 def _model(upstream: FakeUpstream, name: str, retries: int = 1) -> OpenAICompatibleModel:
@@ -35,28 +42,28 @@ async def _generate(model: OpenAICompatibleModel, n: int = 1) -> list[str]:
     ("wrongshape", 1, "returned no choices"),
     ("badrequest", 1, "answered 400: bad knob"),
 ])
-def test_openai_compat_model_turns_each_fault_into_one_clear_model_error(name: str, attempts: int,
-                                                                         reason: str) -> None:
-    with FakeUpstream(slow_seconds=2) as upstream:
-        with pytest.raises(ModelError) as caught:
-            asyncio.run(_generate(_model(upstream, name)))
-        assert upstream.requests[name] == attempts  # transient faults retried, the rest not
+def test_openai_compat_model_turns_each_fault_into_one_clear_model_error(upstream: FakeUpstream, name: str,
+                                                                         attempts: int, reason: str) -> None:
+    before = upstream.requests[name]
+    with pytest.raises(ModelError) as caught:
+        asyncio.run(_generate(_model(upstream, name)))
+    assert upstream.requests[name] - before == attempts  # transient faults retried, the rest not
     assert reason in str(caught.value)
 
 
 def test_openai_compat_model_retries_a_transient_500_and_succeeds() -> None:
-    with FakeUpstream() as upstream:
-        texts = asyncio.run(_generate(_model(upstream, "flaky500")))
-        assert upstream.requests["flaky500"] == 2
+    with FakeUpstream() as fresh:  # flaky500 fails only the first request a fake sees
+        texts = asyncio.run(_generate(_model(fresh, "flaky500")))
+        assert fresh.requests["flaky500"] == 2
     assert texts == ["The answer is \\boxed{42}"]
 
 
-def test_a_server_error_on_n_samples_is_raised_not_mistaken_for_no_n_support() -> None:
-    with FakeUpstream() as upstream:
-        model = _model(upstream, "always500", retries=0)
-        with pytest.raises(UpstreamStatusError) as caught:
-            asyncio.run(_generate(model, n=3))
-        assert upstream.requests["always500"] == 1  # not re-sent as three singles
+def test_a_server_error_on_n_samples_is_raised_not_mistaken_for_no_n_support(upstream: FakeUpstream) -> None:
+    before = upstream.requests["always500"]
+    model = _model(upstream, "always500", retries=0)
+    with pytest.raises(UpstreamStatusError) as caught:
+        asyncio.run(_generate(model, n=3))
+    assert upstream.requests["always500"] - before == 1  # not re-sent as three singles
     assert caught.value.status == 500 and model._n_supported
 
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
@@ -78,6 +79,13 @@ def test_models_and_health_list_what_is_on_offer(db_path: Path) -> None:
     assert health["status"] == "ok" and health["models"] == ["scripted"] and health["scheduler"]["capacity"] == 4
 
 
+@pytest.fixture(scope="module")
+def shared_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One server for the many bad-request cases (budget cap 1000)."""
+    with scripted_server(tmp_path_factory.mktemp("serve") / "runs.db", max_budget=1000) as (url, app, store):
+        yield url
+
+
 def _post(url: str, body: bytes | str, headers: dict[str, str] | None = None) -> httpx.Response:
     data = body.encode() if isinstance(body, str) else body
     return httpx.post(f"{url}/v1/chat/completions", content=data,
@@ -102,11 +110,10 @@ def _question(model: str, **extra: object) -> str:
     (json.dumps({"model": "cot:scripted", "messages": [{"role": "assistant", "content": "hi"}]}), 400,
      "invalid_request", "last message must be the user's question"),
 ])
-def test_bad_requests_get_openai_shaped_errors(db_path: Path, body: str, status: int, code: str,
+def test_bad_requests_get_openai_shaped_errors(shared_url: str, body: str, status: int, code: str,
                                                words: str) -> None:
-    with scripted_server(db_path, max_budget=1000) as (url, app, store):
-        response = _post(url, body)
-        after = _post(url, _question("cot:scripted"))
+    response = _post(shared_url, body)
+    after = _post(shared_url, _question("cot:scripted"))
     assert response.status_code == status
     error = response.json()["error"]
     assert error["code"] == code and words in error["message"] and error["type"] == "invalid_request_error"
