@@ -151,19 +151,18 @@ def tiny_tokenizer(texts: list[str]) -> Any:
     return tokenizer
 
 
-def tiny_model_dir(path: Path, texts: list[str], *, token_classification: bool = False) -> Path:
+def tiny_model_dir(path: Path, texts: list[str]) -> Path:
     """A 2-layer Llama with random weights and a byte-level tokenizer trained on ``texts``, saved to ``path``."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForTokenClassification, LlamaConfig
+    from transformers import AutoModelForCausalLM, LlamaConfig
 
     torch.manual_seed(0)
     tokenizer = tiny_tokenizer(texts)
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
                          bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, num_labels=2)
-    factory = AutoModelForTokenClassification if token_classification else AutoModelForCausalLM
-    model = factory.from_config(config)
+                         pad_token_id=tokenizer.pad_token_id)
+    model = AutoModelForCausalLM.from_config(config)
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(str(path))
