@@ -1,0 +1,220 @@
+"""Property-Generated Solver (PGS): a Tester writes property-based tests, a Generator fixes violations.
+
+The Tester (role ``tester``) reads only the specification, never the code, and writes
+``hypothesis`` tests of *properties* (invariants such as output type, length or ordering
+relations, round trips, agreement with a brute-force definition on small inputs), not
+input/output pairs: properties are easier to state correctly than exact outputs, so the tests
+are less likely to share the code's mistakes (the paper's "cycle of self-deception"). Each
+version of the Generator's code runs, in the sandbox, the visible examples and every property;
+a violation comes back with hypothesis's shrunk counterexample ("Failing test case: f(n=9)") as
+the Generator's feedback, and it revises (the revision loop is self_debug's). Choices the paper
+leaves open, made here:
+
+- The Tester writes its properties once, from the specification, before the first check.
+- A property is *invalid*, and dropped, when the property file does not load, or when it fails
+  with an error raised in the test's own code rather than an AssertionError or an error inside
+  the candidate (NameError in the test, hypothesis' InvalidArgument/Unsatisfiable/health
+  checks): that is the Tester's bug, not the Generator's. If no property is valid, PGS degrades
+  to self-debugging on the visible examples.
+- Hypothesis runs derandomized (repeatable), ``max_examples`` examples per property, no
+  deadline, no example database.
+- Feedback lists the first failing visible example (ground truth from the spec) and up to
+  ``feedback_properties`` violated properties with their counterexamples.
+- Stop when the visible examples and all valid properties pass, after ``rounds`` revisions, or
+  when the budget ends. The returned version passes the most visible examples, then the most
+  properties; ties go to the earliest.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+from ..context import Result, SolveContext
+from ..sandbox import Limits, Outcome, TestResult
+from ..verifiers.execution import failure_feedback, run_visible, visible_tests
+from .base import Strategy, register_strategy
+from .moves import Candidate
+from .self_debug import Version, refine_loop
+
+TESTER_PROMPT = """You are a software tester. Here is the specification of a Python function `{entry_point}`:
+
+```python
+{spec}
+```
+
+Write property-based tests for it with the `hypothesis` library. Test *properties* that every correct
+implementation must have (for example: the type of the result, relations between input and output sizes,
+ordering, invariants under permuting or extending the input, round trips, agreement with a simple
+brute-force definition on small inputs), not specific input/output pairs. Keep generated inputs small
+and valid for the specification.
+
+Write 2 to 4 test functions named `test_...`, each decorated with `@given(...)`, that call `{entry_point}`
+(it is already defined; do not define or import it). Import what you use from hypothesis. Reply with one
+```python code block."""
+
+HYPOTHESIS_SETUP = """from hypothesis import settings as _redraft_settings
+_redraft_settings.register_profile("redraft", max_examples={max_examples}, deadline=None, database=None,
+                                   derandomize=True, print_blob=False)
+_redraft_settings.load_profile("redraft")
+"""
+
+_FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
+_TESTER_FAULTS = ("InvalidArgument", "Unsatisfiable", "FailedHealthCheck", "HypothesisDeprecationWarning",
+                  "NameError", "ImportError", "ModuleNotFoundError", "SyntaxError", "Flaky")
+
+
+def property_code(text: str) -> str | None:
+    blocks = _FENCE.findall(text) or ([text] if "@given" in text else [])
+    return next((b for b in reversed(blocks) if "@given" in b), None)
+
+
+def property_names(code: str, entry_point: str) -> list[str]:
+    """Test functions in the Tester's code (a ``def`` of the entry point itself is not allowed)."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return []
+    names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    if entry_point in names:
+        return []
+    return [n for n in names if n.startswith("test")]
+
+
+def strip_entry_point(code: str, entry_point: str) -> str:
+    """Drop any ``from solution import f`` line a tester adds despite being told (the function is in scope)."""
+    return "\n".join(line for line in code.splitlines()
+                     if not re.match(rf"\s*from\s+\S+\s+import\s+.*\b{re.escape(entry_point)}\b", line))
+
+
+def tester_fault(result: TestResult) -> bool:
+    """Whether a failing property is the Tester's bug rather than a violation by the candidate."""
+    error = result.error or ""
+    if result.passed or result.kind in ("AssertionError", "ExceptionGroup", "MultipleFailures"):
+        return False
+    frames = re.findall(r'File "([^"]+)", line \d+', error)
+    if frames and frames[-1] == "solution.py":
+        return False  # the candidate raised: a real violation
+    last = error.strip().splitlines()[-1] if error.strip() else ""
+    return any(fault in last for fault in _TESTER_FAULTS) or result.kind not in (None, "AssertionError")
+
+
+@dataclass
+class PGSOptions:
+    rounds: int = 3
+    max_tokens: int = 768
+    tester_max_tokens: int = 768
+    max_examples: int = 50
+    feedback_properties: int = 2
+    test_seconds: float = 20.0
+    explain: bool = False
+
+
+@register_strategy
+class PropertyGeneratedSolver(Strategy):
+    name = "pgs"
+    Options = PGSOptions
+
+    async def solve(self, ctx: SolveContext) -> Result:
+        opts = self.options
+        limits = Limits(wall_seconds=opts.test_seconds, cpu_seconds=opts.test_seconds)
+        entry_point = ctx.problem.info.get("entry_point") or ""
+        properties = await self._write_properties(ctx, entry_point)
+        valid: list[str] | None = None  # property names, fixed by the first check
+
+        async def check(ctx: SolveContext, candidate: Candidate, round: int) -> Version:
+            nonlocal valid
+            if candidate.answer is None:
+                return Version(candidate, (-1, -1), "Your reply contains no ```python code block with the function.",
+                               False)
+            visible = visible_tests(ctx.problem)
+            shown = await run_visible(ctx, candidate.answer, limits, visible)
+            violations: list[TestResult] = []
+            passed_properties = 0
+            if properties is not None:
+                code, names = properties
+                # a candidate that does not load says nothing about the properties: wait for one that does
+                if (valid is None or valid) and shown.load_error is None:
+                    outcome = await self._run_properties(ctx, candidate.answer, code, names, limits)
+                    results = _by_name(outcome, names)
+                    if valid is None:  # the Tester's own bugs show on the first run: drop those properties
+                        valid = [n for n in names if not (n in results and tester_fault(results[n]))]
+                        ctx.note("properties", valid=valid, dropped=[n for n in names if n not in valid])
+                    violations = [results[n] for n in valid if n in results and not results[n].passed]
+                    violations += [TestResult(-1, n, False, f"not run: {outcome.reason}") for n in valid
+                                   if n not in results]
+                    passed_properties = len(valid) - len(violations)
+            n_visible = shown.n_passed if visible else int(shown.passed)
+            feedback = _feedback(shown, visible, violations[:opts.feedback_properties], properties)
+            done = (shown.passed or (not visible and shown.load_error is None)) and not violations
+            return Version(candidate, (n_visible, passed_properties), feedback, done)
+
+        return await refine_loop(ctx, check, rounds=opts.rounds, explain=opts.explain, max_tokens=opts.max_tokens)
+
+    async def _write_properties(self, ctx: SolveContext, entry_point: str) -> tuple[str, list[str]] | None:
+        prompt = TESTER_PROMPT.format(entry_point=entry_point, spec=ctx.problem.question.strip())
+        [reply] = await ctx.generate([{"role": "user", "content": prompt}], role="tester",
+                                     max_tokens=self.options.tester_max_tokens, label="properties")
+        code = property_code(reply.text)
+        names = property_names(code, entry_point) if code else []
+        ctx.note("tester", properties=names, usable=bool(names))
+        return (strip_entry_point(code, entry_point), names) if code and names else None
+
+    async def _run_properties(self, ctx: SolveContext, candidate: str, code: str, names: list[str],
+                              limits: Limits) -> Outcome:
+        setup = HYPOTHESIS_SETUP.format(max_examples=self.options.max_examples)
+        # the property file is test 0 (its own load errors land there), then one test per property
+        tests = [code, *(f"{name}()" for name in names)]
+        outcome = await run_visible(ctx, candidate, limits, tests=[setup + "\n" + tests[0], *tests[1:]])
+        return outcome
+
+
+def _by_name(outcome: Outcome, names: list[str]) -> dict[str, TestResult]:
+    """Property results by name; when the property file itself fails, every property is the Tester's fault."""
+    results = {t.index: t for t in outcome.tests}
+    definition = results.get(0)
+    if definition is not None and not definition.passed:
+        return {n: TestResult(i + 1, n, False, definition.error, "InvalidArgument") for i, n in enumerate(names)}
+    return {name: results[i + 1] for i, name in enumerate(names) if i + 1 in results}
+
+
+def _feedback(shown: Outcome, visible: list[str], violations: list[TestResult],
+              properties: tuple[str, list[str]] | None) -> str:
+    parts = []
+    if not shown.passed or not violations:
+        parts.append(failure_feedback(shown, visible))
+    for violation in violations:
+        name = violation.source.removesuffix("()")
+        source = _function_source(properties[0], name) if properties else name
+        error = _without_library_frames(violation.error or "").strip()
+        parts.append(f"This property of the specification is violated (the counterexample is shrunk):\n"
+                     f"{source}\n\n{error}")
+    return "\n\n".join(parts)[:3000]
+
+
+def _without_library_frames(traceback: str) -> str:
+    """Drop hypothesis' own frames: the model should read its code, the property and the counterexample."""
+    kept: list[str] = []
+    skipping = False
+    for line in traceback.splitlines():
+        if line.startswith('  File "'):
+            skipping = "site-packages" in line
+        elif not line.startswith("    "):
+            skipping = False
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def _function_source(code: str, name: str) -> str:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return name
+    lines = code.splitlines()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == name:
+            start = min([d.lineno for d in node.decorator_list] + [node.lineno])
+            return "\n".join(lines[start - 1:node.end_lineno])
+    return name

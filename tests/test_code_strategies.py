@@ -1,0 +1,163 @@
+"""Code tasks, the execution verifier, self_debug, pgs and best_of_n on execution (scripted models)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from redraft.context import SolveContext
+from redraft.models.scripted import ScriptedModel
+from redraft.runner import solve_one
+from redraft.strategies import make_strategy
+from redraft.tasks import TaskError, TaskView, load_task
+from redraft.tasks.humaneval import docstring_examples
+from redraft.verifiers import make_verifier
+
+FIXTURE = str(Path(__file__).parent / "data" / "mbpp_tiny.jsonl")
+WRONG_PRIME = "```python\ndef is_not_prime(n):\n    return n % 2 == 0 and n != 2\n```"  # 9 -> False
+ALWAYS_TRUE = "```python\ndef is_not_prime(n):\n    return True\n```"
+RIGHT_PRIME = ("```python\ndef is_not_prime(n):\n    if n < 2:\n        return True\n"
+               "    return any(n % d == 0 for d in range(2, int(n ** 0.5) + 1))\n```")
+PROPERTIES = """```python
+from hypothesis import given, strategies as st
+
+@given(st.integers(min_value=2, max_value=60))
+def test_matches_trial_division(n):
+    assert is_not_prime(n) == any(n % d == 0 for d in range(2, n))
+
+@given(st.integers(min_value=2, max_value=60))
+def test_uses_a_missing_helper(n):
+    assert helper_that_does_not_exist(n)
+```"""
+
+
+def mbpp_problem(task_id: str = "mbpp/2"):
+    task = load_task("mbpp", data=FIXTURE)
+    return task, task.problems(ids=[task_id])[0]
+
+
+def solve(strategy, replies, task_id="mbpp/2"):
+    task, problem = mbpp_problem(task_id)
+    model = ScriptedModel(replies=list(replies))
+    result, ctx, error = asyncio.run(solve_one(strategy, task, problem, {"solver": model}))
+    return task, problem, model, result, ctx, error
+
+
+def rounds(ctx):
+    return [e for e in ctx.trace if e["type"] == "round"]
+
+
+# -- tasks -------------------------------------------------------------------------------------------------
+
+def test_mbpp_shows_only_the_first_assert_and_grades_on_all():
+    task, problem = mbpp_problem()
+    assert len(task) == 4 and problem.info["entry_point"] == "is_not_prime"
+    prompt = task.messages(problem)[0]["content"]
+    assert "assert is_not_prime(2) == False" in prompt and "is_not_prime(10)" not in prompt
+    assert problem.info["visible_tests"] == ["assert is_not_prime(2) == False"]
+    reference = task.reference(problem)["code"]
+    assert task.grade(problem, reference, "").correct
+    wrong = task.grade(problem, task.extract(WRONG_PRIME, problem), WRONG_PRIME)
+    assert not wrong.correct and "test 2 failed" in wrong.detail  # passes the visible one, fails a hidden one
+    # original-format record (text + test_setup_code) and a test that needs test_imports
+    for task_id in ("mbpp/3", "mbpp/4"):
+        other = task.problems(ids=[task_id])[0]
+        assert task.grade(other, task.reference(other)["code"], "").correct
+
+
+def test_mbpp_from_the_hub_fails_fast_offline(monkeypatch):
+    monkeypatch.setattr("redraft.models.fetch.hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(TaskError, match="not reachable"):
+        load_task("mbpp", data="hub")
+    with pytest.raises(TaskError, match="file not found"):
+        load_task("mbpp", data="/nonexistent/mbpp.jsonl")
+
+
+def test_humaneval_docstring_examples_become_asserts():
+    task = load_task("humaneval")
+    first = task.problems(limit=1)[0]
+    assert len(first.info["visible_tests"]) == 2
+    assert "has_close_elements([1.0, 2.0, 3.0], 0.5)" in first.info["visible_tests"][0]
+    # examples that are not valid calls (is_happy(a) => False) are skipped, not guessed
+    examples = docstring_examples('def is_happy(s):\n    """\n    is_happy(a) => False\n    is_happy("aa") => False\n'
+                                  '    """\n', "is_happy")
+    assert len(examples) == 1 and 'is_happy("aa")' in examples[0]
+
+
+def test_execution_verifier_scores_pass_fraction_with_traceback():
+    task = load_task("humaneval")
+    problem = task.problems(limit=1)[0]
+    ctx = SolveContext(problem=problem, task=TaskView(task), models={"solver": ScriptedModel()})
+    verifier = make_verifier("execution")
+    always_false = "```python\ndef has_close_elements(numbers, threshold):\n    return False\n```"
+    score = asyncio.run(verifier.score(ctx, always_false))
+    assert score.value == 0.5  # the first example expects False, the second True
+    assert "returned False, expected True" in score.feedback and "Traceback" in score.feedback
+    assert asyncio.run(verifier.score(ctx, "no code here")).value == 0.0
+    assert [e["type"] for e in ctx.trace] == ["execute"]
+
+
+# -- strategies -------------------------------------------------------------------------------------------
+
+def test_self_debug_feeds_the_failing_test_back_and_stops_when_visible_tests_pass():
+    task, problem, model, result, ctx, error = solve(make_strategy("self_debug"), [ALWAYS_TRUE, RIGHT_PRIME])
+    assert error is None and len(model.calls) == 2
+    feedback = model.calls[1].messages[-1]["content"]
+    assert "assert is_not_prime(2) == False" in feedback and "AssertionError" in feedback
+    assert model.calls[1].messages[-2] == {"role": "assistant", "content": ALWAYS_TRUE}
+    assert task.grade(problem, result.answer, result.text).correct
+    trace = rounds(ctx)
+    assert [r["round"] for r in trace] == [0, 1] and trace[-1]["decision"] == "stop: all checks pass"
+    assert trace[0]["answer"] != trace[1]["answer"] and result.info["round"] == 1
+
+
+def test_self_debug_keeps_the_earliest_best_version_when_revisions_do_not_help():
+    strategy = make_strategy("self_debug", {"rounds": 2})
+    always_false = "```python\ndef is_not_prime(n):\n    return False\n```"  # passes the visible test? yes
+    _, _, model, result, ctx, _ = solve(strategy, [ALWAYS_TRUE, ALWAYS_TRUE, ALWAYS_TRUE])
+    assert len(model.calls) == 3 and result.info["round"] == 0 and result.info["rounds_run"] == 2
+    assert [r["decision"] for r in rounds(ctx)] == ["revise", "revise", "stop: rounds spent"]
+    # a draft that already passes is not revised
+    _, _, model, result, _, _ = solve(make_strategy("self_debug"), [always_false])
+    assert len(model.calls) == 1 and result.info["rounds_run"] == 0
+
+
+def test_self_debug_explain_asks_for_an_explanation_first():
+    _, _, model, result, ctx, _ = solve(make_strategy("self_debug", {"explain": "true"}),
+                                        [ALWAYS_TRUE, "It always returns True.", RIGHT_PRIME])
+    labels = [e["label"] for e in ctx.trace if e["type"] == "call"]
+    assert labels == ["draft", "explain", "revise"]
+    assert model.calls[2].messages[-2]["content"] == "It always returns True."
+
+
+def test_pgs_uses_property_violations_with_counterexamples():
+    task, problem, model, result, ctx, error = solve(make_strategy("pgs", {"max_examples": 30}),
+                                                     [PROPERTIES, WRONG_PRIME, RIGHT_PRIME])
+    assert error is None and len(model.calls) == 3
+    assert "Here is the specification" in model.calls[0].messages[0]["content"]
+    properties = [e for e in ctx.trace if e["type"] == "properties"][0]
+    assert properties["valid"] == ["test_matches_trial_division"]
+    assert properties["dropped"] == ["test_uses_a_missing_helper"]
+    feedback = model.calls[2].messages[-1]["content"]
+    assert "n=9" in feedback and "@given" in feedback and "def test_matches_trial_division" in feedback
+    assert "site-packages" not in feedback  # hypothesis' own frames are not the model's business
+    assert task.grade(problem, result.answer, result.text).correct
+    assert rounds(ctx)[-1]["rank"] == [1, 1] and rounds(ctx)[0]["rank"] == [1, 0]
+
+
+def test_pgs_without_usable_properties_falls_back_to_visible_tests():
+    _, _, model, result, ctx, _ = solve(make_strategy("pgs"), ["I cannot write tests.", ALWAYS_TRUE, RIGHT_PRIME])
+    assert len(model.calls) == 3 and [e for e in ctx.trace if e["type"] == "tester"][0]["usable"] is False
+    assert "def is_not_prime" in result.answer and "any(" in result.answer
+
+
+def test_best_of_n_accepts_the_execution_verifier():
+    task, problem = mbpp_problem()
+    model = ScriptedModel(responder=lambda m, p, i: [ALWAYS_TRUE, RIGHT_PRIME, WRONG_PRIME][i])
+    strategy = make_strategy("best_of_n", {"n": 3, "verifier": "execution"})
+    result, ctx, error = asyncio.run(solve_one(strategy, task, problem, {"solver": model}))
+    select = [e for e in ctx.trace if e["type"] == "select"][0]
+    assert select["scores"] == [0.0, 1.0, 1.0] and select["chosen"] == 1
+    assert task.grade(problem, result.answer, result.text).correct
