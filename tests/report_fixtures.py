@@ -35,7 +35,7 @@ def scripted_model(task: ArithmeticTask) -> ScriptedModel:
                 return "Revised: the total is \\boxed{-2}"
             return f"Revised: the total is \\boxed{{{key}}}" if int(key) % 3 == 0 else "Revised: still \\boxed{-1}"
         if params.temperature > 0 and index > 0:
-            return "Sampled guess gives \\boxed{-1}"
+            return "A sampled guess gives \\boxed{-1}"
         return f"Working it out gives \\boxed{{{key}}}" if int(key) % 2 == 0 else "Working it out gives \\boxed{-1}"
 
     return ScriptedModel(responder=responder, identity="scripted-report-test")
@@ -72,3 +72,31 @@ class TestRefine(Strategy):
 def register_test_strategy() -> None:
     if TEST_REFINE not in STRATEGIES:
         register_strategy(TestRefine)
+
+
+def small_spec(**overrides: object) -> dict[str, object]:
+    """A grid of cot, the test refinement (with matched baselines) and self-consistency on 12 problems."""
+    spec: dict[str, object] = {
+        "name": "scripted", "tasks": [{"name": "arithmetic", "count": 12}], "limit": 12, "models": ["scripted"],
+        "strategies": ["cot", {"name": TEST_REFINE, "options": {"rounds": 2}},
+                       {"name": "self_consistency", "options": {"n": 3}}],
+        "concurrency": 3,
+    }
+    spec.update(overrides)
+    return spec
+
+
+def run_experiment(db_path, spec_data: dict[str, object], model: ScriptedModel | None = None):
+    """Run a spec on the scripted model; returns (store, experiment runs, the model used)."""
+    import asyncio
+
+    from redraft.experiment import ExperimentRunner, parse_spec
+    from redraft.store import Store
+
+    register_test_strategy()
+    spec = parse_spec(spec_data)
+    task = ArithmeticTask(count=12)
+    model = model or scripted_model(task)
+    store = Store(db_path)
+    runs = asyncio.run(ExperimentRunner(spec, store, open_model=lambda name: model, say=lambda m: None).run())
+    return store, runs, model

@@ -7,17 +7,19 @@ picks up where it stopped: each cell reuses the newest run of exactly its config
 
 Matched-compute baselines. A refinement strategy (any strategy other than ``cot``,
 ``self_consistency`` and ``best_of_n``, unless the file says otherwise) gets two baselines on the
-same problems, model and budget, at the same completion tokens per problem:
+same problems, model and budget, at the same completion tokens per problem. ``T_ref`` is the
+refinement run's mean completion tokens per problem, all roles together (solver, reviewer,
+refiner, judge). A *pilot* run, ``best_of_n`` with ``n = 1`` (one draft sampled exactly as the
+baselines sample, plus one verifier score), measures the per-sample costs:
 
-- ``self_consistency`` with ``n = max(1, round(T_ref / T_draft))``, where ``T_ref`` is the
-  refinement run's mean completion tokens per problem (all roles: solver, reviewer, refiner,
-  judge) and ``T_draft`` is the mean completion tokens per problem of greedy ``cot`` on the same
-  cell (run automatically as a "reference" run when the grid has no cot);
-- ``best_of_n`` with ``n = max(1, round(T_ref / T_candidate))``, where ``T_candidate`` is the
-  mean completion tokens per problem of a ``best_of_n`` *pilot* with ``n = 1`` (one sampled draft
-  plus one verifier score), so the verifier's own tokens are paid for out of the same budget.
-  The verifier is the refinement strategy's ``verifier`` option when it has one, else the file's
-  ``baseline_verifier`` (default ``rating``); an oracle verifier makes the baseline an oracle run.
+- ``self_consistency`` gets ``n = max(1, round(T_ref / T_draft))``, ``T_draft`` being the pilot's
+  mean solver-role completion tokens per problem (one sampled draft at the baselines' temperature;
+  a greedy draft's length would be a worse guess of a sampled one's);
+- ``best_of_n`` gets ``n = max(1, round(T_ref / T_candidate))``, ``T_candidate`` being the pilot's
+  mean completion tokens per problem, draft and score together, so the verifier's own tokens are
+  paid for out of the same budget. Its verifier is the refinement strategy's ``verifier`` option
+  when it has one, else the file's ``baseline_verifier`` (default ``rating``); an oracle verifier
+  makes the baseline (and the pilot) an oracle run, marked as such.
 
 So the refinement run is executed first and the baselines' ``n`` are derived from what it actually
 spent; the chosen ``n`` and the numbers behind it are stored with the experiment and shown in the
@@ -65,7 +67,7 @@ CREATE TABLE IF NOT EXISTS experiment_runs (
 
 # Strategies that are baselines themselves: they get no matched baselines unless asked.
 BASELINE_STRATEGIES = frozenset({"cot", "self_consistency", "best_of_n"})
-CELL_KINDS = ("cell", "reference", "pilot", "matched_self_consistency", "matched_best_of_n")
+CELL_KINDS = ("cell", "pilot", "matched_self_consistency", "matched_best_of_n")
 
 
 class ExperimentError(ValueError):
@@ -385,30 +387,25 @@ class ExperimentRunner:
         refinements = [c for c in cells if c.matched]
         for cell in cells:
             await self._run_cell(cell, model)
-        if not refinements:
-            return
-        # the per-sample costs the baselines' n are derived from
-        draft = next((c for c in cells if c.strategy == "cot" and not c.options), None)
-        draft = draft or Cell(task_spec, model_name, budget, "cot", {}, kind="reference")
-        draft_run = await self._run_cell(draft, model)
-        draft_tokens = _mean_completion_tokens(self.store, draft_run)
         for cell in refinements:
             ref_run = await self._run_cell(cell, model)
             target = _mean_completion_tokens(self.store, ref_run)
+            verifier = str(cell.options.get("verifier") or self.spec.baseline_verifier)
+            # the pilot measures what one sampled draft, and one draft plus its score, cost here
+            pilot_run = await self._run_cell(Cell(task_spec, model_name, budget, "best_of_n",
+                                                  {"n": 1, "verifier": verifier}, kind="pilot"), model)
+            draft_tokens = _mean_completion_tokens(self.store, pilot_run, role="solver")
+            candidate_tokens = _mean_completion_tokens(self.store, pilot_run)
             n_sc = matched_n(target, draft_tokens)
             await self._run_cell(Cell(task_spec, model_name, budget, "self_consistency", {"n": n_sc},
                                       kind="matched_self_consistency", matched_to=ref_run.id,
-                                      detail={"target_tokens": target, "unit_tokens": draft_tokens,
-                                              "unit": f"cot run {draft_run.id}", "n": n_sc}), model)
-            verifier = str(cell.options.get("verifier") or self.spec.baseline_verifier)
-            pilot_run = await self._run_cell(Cell(task_spec, model_name, budget, "best_of_n",
-                                                  {"n": 1, "verifier": verifier}, kind="pilot"), model)
-            candidate_tokens = _mean_completion_tokens(self.store, pilot_run)
+                                      detail={"target_tokens": target, "unit_tokens": draft_tokens, "n": n_sc,
+                                              "unit": f"solver tokens of pilot {pilot_run.id}"}), model)
             n_bon = matched_n(target, candidate_tokens)
             await self._run_cell(Cell(task_spec, model_name, budget, "best_of_n", {"n": n_bon, "verifier": verifier},
                                       kind="matched_best_of_n", matched_to=ref_run.id,
-                                      detail={"target_tokens": target, "unit_tokens": candidate_tokens,
-                                              "unit": f"best_of_n n=1 pilot {pilot_run.id}", "n": n_bon}), model)
+                                      detail={"target_tokens": target, "unit_tokens": candidate_tokens, "n": n_bon,
+                                              "unit": f"draft+score tokens of pilot {pilot_run.id}"}), model)
 
     async def _run_cell(self, cell: Cell, model: Any) -> RunInfo:
         from .runner import execute_run
@@ -441,9 +438,14 @@ class ExperimentRunner:
         return self.store.get_run(run.id)
 
 
-def _mean_completion_tokens(store: Store, run: RunInfo) -> float:
+def _mean_completion_tokens(store: Store, run: RunInfo, role: str | None = None) -> float:
+    """Mean completion tokens per finished problem, of one role or (None) all of them."""
     records = store.results(run.id)
-    return sum(r.cost.completion_tokens for r in records) / len(records) if records else 0.0
+    if not records:
+        return 0.0
+    if role is None:
+        return sum(r.cost.completion_tokens for r in records) / len(records)
+    return sum(r.cost.by_role[role].completion_tokens for r in records if role in r.cost.by_role) / len(records)
 
 
 # -- command line -----------------------------------------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""Experiments: spec parsing, the grid, matched-compute baselines, resuming a killed experiment."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from report_fixtures import TEST_REFINE, register_test_strategy, run_experiment, scripted_model, small_spec
+
+from redraft.cli import main
+from redraft.experiment import ExperimentError, ExperimentRunner, matched_n, parse_spec, plan
+from redraft.store import Store
+from redraft.tasks.arithmetic import ArithmeticTask
+
+
+def mean_tokens(store: Store, run_id: str, role: str | None = None) -> float:
+    records = store.results(run_id)
+    if role:
+        return sum(r.cost.by_role[role].completion_tokens for r in records) / len(records)
+    return sum(r.cost.completion_tokens for r in records) / len(records)
+
+
+def test_spec_expands_verifiers_sweeps_and_budgets():
+    register_test_strategy()
+    spec = parse_spec({"tasks": ["arithmetic", {"name": "arithmetic", "steps": 5, "limit": 3}], "limit": 4,
+                       "models": ["a", "b"], "budgets": [None, 500], "verifiers": ["rating", "oracle"],
+                       "strategies": ["cot", {"name": "self_consistency", "sweep": {"n": [2, 4]}},
+                                      {"name": TEST_REFINE}]})
+    cells = plan(spec)
+    assert len(cells) == 2 * 2 * 2 * (1 + 2 + 2)  # models × tasks × budgets × (cot, sc×2, refine×2 verifiers)
+    assert spec.tasks[0].options == {"steps": 3, "count": 200} and spec.tasks[0].limit == 4
+    assert spec.tasks[1].options == {"steps": 5, "count": 200} and spec.tasks[1].limit == 3
+    refine = [c for c in cells if c.strategy == TEST_REFINE]
+    assert {c.options["verifier"] for c in refine} == {"rating", "oracle"}
+    assert all(c.matched for c in refine) and not any(c.matched for c in cells if c.strategy != TEST_REFINE)
+    assert {c.options.get("n") for c in cells if c.strategy == "self_consistency"} == {2, 4}
+    assert {c.budget for c in cells} == {None, 500}
+    assert cells[0].label == "cot" and cells[-1].label == f"{TEST_REFINE}(verifier=oracle) @500tok"
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"tasks": ["arithmetic"], "models": ["m"], "strategies": ["cot"], "colour": 1}, "unknown key"),
+    ({"tasks": ["nope"], "models": ["m"], "strategies": ["cot"]}, "unknown task"),
+    ({"tasks": ["arithmetic"], "models": ["m"], "strategies": ["nope"]}, "unknown strategy"),
+    ({"tasks": ["arithmetic"], "models": [], "strategies": ["cot"]}, "at least one model"),
+    ({"tasks": ["arithmetic"], "models": ["m"], "strategies": ["cot"], "budgets": ["lots"]}, "budgets"),
+    ([1, 2], "mapping"),
+])
+def test_bad_specs_get_one_clear_message(data, message):
+    with pytest.raises(ExperimentError, match=message):
+        parse_spec(data)
+
+
+def test_matched_n_rounds_to_the_nearest_sample_count():
+    assert matched_n(40, 5) == 8
+    assert matched_n(12, 5) == 2
+    assert matched_n(1, 50) == 1  # never fewer than one sample
+    assert matched_n(10, 0) == 1
+
+
+def test_matched_baselines_spend_what_the_refinement_spent(db_path):
+    store, runs, _ = run_experiment(db_path, small_spec())
+    kinds = {r.kind: r for r in runs}
+    assert set(kinds) == {"cell", "matched_self_consistency", "pilot", "matched_best_of_n"}
+    refine = next(r for r in runs if r.run.strategy == TEST_REFINE)
+    sc, pilot, bon = kinds["matched_self_consistency"], kinds["pilot"], kinds["matched_best_of_n"]
+    target = mean_tokens(store, refine.run.id)
+    assert sc.matched_to == refine.run.id and bon.matched_to == refine.run.id
+    assert sc.detail["target_tokens"] == pytest.approx(target)
+    draft = mean_tokens(store, pilot.run.id, role="solver")  # one sampled draft
+    assert sc.run.strategy_options["n"] == sc.detail["n"] == round(target / draft)
+    assert pilot.run.strategy_options["n"] == 1 and pilot.run.strategy_options["verifier"] == "rating"
+    assert bon.run.strategy_options["n"] == bon.detail["n"] == round(target / mean_tokens(store, pilot.run.id))
+    # the measured spend of each baseline lands near the refinement's (within one sample's cost)
+    assert abs(mean_tokens(store, sc.run.id) - target) <= draft
+    assert abs(mean_tokens(store, bon.run.id) - target) <= mean_tokens(store, pilot.run.id)
+
+
+def test_a_repeated_experiment_is_served_from_the_store(db_path):
+    run_experiment(db_path, small_spec())
+    task = ArithmeticTask(count=12)
+    again = scripted_model(task)
+    store, runs, _ = run_experiment(db_path, small_spec(), model=again)
+    assert again.calls == []  # every run was found finished, nothing reached the model
+    assert len(store.list_runs()) == len(runs) == 6
+
+
+def test_a_killed_experiment_resumes_without_redoing_finished_problems(db_path):
+    register_test_strategy()
+    task = ArithmeticTask(count=12)
+    healthy = scripted_model(task)
+    budget = {"calls": 0}
+
+    def dies_after_40_calls(messages, params, index):
+        budget["calls"] += 1
+        if budget["calls"] > 40:
+            raise ConnectionError("backend died")
+        return healthy.responder(messages, params, index)
+
+    dying = scripted_model(task)
+    dying.responder = dies_after_40_calls
+    spec = parse_spec(small_spec())
+    store = Store(db_path)
+    with pytest.raises(ConnectionError):
+        asyncio.run(ExperimentRunner(spec, store, open_model=lambda name: dying, say=lambda m: None).run())
+    stored_before = {run.id: store.done_problem_ids(run.id) for run in store.list_runs()}
+    assert 0 < sum(map(len, stored_before.values())) < 12 * 3
+
+    resumed = scripted_model(task)
+    runs = asyncio.run(ExperimentRunner(spec, Store(db_path), open_model=lambda name: resumed,
+                                        say=lambda m: None).run())
+    assert len(runs) == 6
+    for run in store.list_runs():
+        rows = store.db.execute("SELECT problem_id, COUNT(*) FROM results WHERE run_id = ? GROUP BY problem_id",
+                                (run.id,)).fetchall()
+        assert len(rows) == 12 and all(count == 1 for _, count in rows)
+    # the calls made before the kill were cached: the resumed run asked the model for fewer
+    fresh = scripted_model(task)
+    run_experiment(db_path.parent / "fresh.db", small_spec(), model=fresh)
+    assert len(resumed.calls) < len(fresh.calls)
+
+
+def test_cli_dry_run_lists_the_cells(tmp_path, capsys):
+    spec_file = tmp_path / "grid.yaml"
+    spec_file.write_text("name: grid\ntasks: [arithmetic]\nlimit: 2\nmodels: [smollm2-135m]\n"
+                         "strategies: [cot, {name: self_consistency, options: {n: 2}}]\n")
+    assert main(["experiment", str(spec_file), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "2 cells" in out and "self_consistency" in out
+    spec_file.write_text("tasks: [arithmetic]\nmodels: [m]\nstrategies: [no_such_strategy]\n")
+    assert main(["experiment", str(spec_file), "--dry-run"]) == 2
