@@ -1,0 +1,66 @@
+"""Per-round accuracy of the code refinement runs (self_debug, pgs): what each round fixes and breaks.
+
+For every run of a round-recording strategy in the database, the answer the method would have
+returned after each round (the trace's ``round`` events, ``answer=``) is graded with the task's
+own hidden tests in the sandbox; a problem that stopped early keeps its last answer in later
+rounds. "Fixes" at round r: problems wrong after round r-1 and right after round r; "breaks":
+the reverse. Fractions are of all problems in the run.
+
+Usage: python benchmarks/code_rounds.py --db benchmarks/humaneval.db
+"""
+
+from __future__ import annotations
+
+import argparse
+from concurrent.futures import ThreadPoolExecutor
+
+from redraft.store import Store
+from redraft.tasks import load_task
+
+ROUND_STRATEGIES = ("self_debug", "pgs")
+
+
+def round_answers(trace: list[dict], final: str | None) -> list[str | None]:
+    answers = [event.get("answer") for event in trace if event.get("type") == "round"]
+    return answers or [final]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", required=True)
+    args = parser.parse_args()
+    store = Store(args.db)
+    tasks: dict[str, object] = {}
+    print("### Refinement rounds: accuracy after each round, and what each round fixes and breaks\n")
+    print("| strategy | model | problems | round | accuracy | fixes | breaks |")
+    print("|---|---|---|---|---|---|---|")
+    for run in store.list_runs():
+        if run.strategy not in ROUND_STRATEGIES:
+            continue
+        records = store.results(run.id)
+        if not records:
+            continue
+        key = f"{run.task}|{sorted(run.task_options.items())}"
+        if key not in tasks:
+            tasks[key] = load_task(run.task, **run.task_options)
+        task = tasks[key]
+        by_id = {p.id: p for p in task.problems(ids=[r.problem_id for r in records])}
+        per_problem = [(by_id[r.problem_id], round_answers(r.trace, r.answer)) for r in records]
+        depth = max(len(answers) for _, answers in per_problem)
+        jobs = {(problem.id, answer): (problem, answer) for problem, answers in per_problem for answer in answers}
+        with ThreadPoolExecutor(4) as pool:  # identical programs are graded once
+            verdicts = pool.map(lambda job, task=task: task.grade(job[0], job[1], "").correct, jobs.values())
+            grades = dict(zip(jobs, verdicts, strict=True))
+        correct = [[grades[(problem.id, answers[min(r, len(answers) - 1)])] for r in range(depth)]
+                   for problem, answers in per_problem]
+        total = len(correct)
+        for r in range(depth):
+            accuracy = sum(row[r] for row in correct) / total
+            fixes = sum(row[r] and not row[r - 1] for row in correct) / total if r else 0.0
+            breaks = sum(row[r - 1] and not row[r] for row in correct) / total if r else 0.0
+            print(f"| {run.strategy} | {run.model} | {total} | {r} | {100 * accuracy:.1f}% | "
+                  f"{100 * fixes:.1f}% | {100 * breaks:.1f}% |")
+
+
+if __name__ == "__main__":
+    main()
