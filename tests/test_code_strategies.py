@@ -136,7 +136,8 @@ def test_pgs_uses_property_violations_with_counterexamples():
     task, problem, model, result, ctx, error = solve(make_strategy("pgs", {"max_examples": 30}),
                                                      [PROPERTIES, WRONG_PRIME, RIGHT_PRIME])
     assert error is None and len(model.calls) == 3
-    assert "Here is the specification" in model.calls[0].messages[0]["content"]
+    tester_prompt = model.calls[0].messages[0]["content"]
+    assert "Here is the specification" in tester_prompt and "# Example: assert is_not_prime(2)" in tester_prompt
     properties = [e for e in ctx.trace if e["type"] == "properties"][0]
     assert properties["valid"] == ["test_matches_trial_division"]
     assert properties["dropped"] == ["test_uses_a_missing_helper"]

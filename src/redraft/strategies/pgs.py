@@ -153,7 +153,11 @@ class PropertyGeneratedSolver(Strategy):
         return await refine_loop(ctx, check, rounds=opts.rounds, explain=opts.explain, max_tokens=opts.max_tokens)
 
     async def _write_properties(self, ctx: SolveContext, entry_point: str) -> tuple[str, list[str]] | None:
-        prompt = TESTER_PROMPT.format(entry_point=entry_point, spec=ctx.problem.question.strip())
+        spec = ctx.problem.question.strip()
+        if f"def {entry_point}" not in spec:  # MBPP: a description only; the example shows the signature
+            spec = "\n".join([f"# {line}" for line in spec.splitlines()]
+                              + [f"# Example: {test}" for test in visible_tests(ctx.problem)])
+        prompt = TESTER_PROMPT.format(entry_point=entry_point, spec=spec)
         [reply] = await ctx.generate([{"role": "user", "content": prompt}], role="tester",
                                      max_tokens=self.options.tester_max_tokens, label="properties")
         code = property_code(reply.text)
