@@ -105,7 +105,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"run {run.id} used {run.model_identity}, but {model_name} is {model.identity}")
         done = len(store.done_problem_ids(run.id))
         console.print(f"run [bold]{run.id}[/bold]: {run.task} × {run.strategy} × {run.model}"
-                      f" ({len(run.problem_ids)} problems, {done} already done)")
+                      f" ({len(run.problem_ids)} problems, {done} already done)", soft_wrap=True)
         summary = await _run_with_progress(store, run, task, strategy, model, args, settings)
     finally:
         await model.close()
@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
             outcome = args.func(args)
             return asyncio.run(outcome) if inspect.iscoroutine(outcome) else int(outcome)
     except (UsageError, TaskError, StrategyError, ModelError, ValueError) as exc:
-        console.print(f"[red]redraft: error:[/red] {exc}", highlight=False)
+        console.print(f"[red]redraft: error:[/red] {exc}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; finished problems are stored, resume with --resume[/yellow]")
