@@ -382,3 +382,13 @@ def test_every_builtin_scores_in_the_unit_interval_on_scripted_replies() -> None
         score = run(make_verifier_from_spec(f"{name}").score(make_ctx(ScriptedModel(responder=lambda *a, r=reply: r)),
                                                              SOLUTION))
         assert 0.0 <= score.value <= 1.0, name
+
+
+def test_make_verifier_accepts_a_spec_so_every_strategy_option_does() -> None:
+    from redraft.verifiers import make_verifier
+
+    verifier = make_verifier("step_judge:split=lines")
+    assert isinstance(verifier, StepJudgeVerifier) and verifier.split == "lines"
+    assert isinstance(make_verifier("judge"), JudgeVerifier)
+    with pytest.raises(ValueError, match="no option"):
+        make_verifier("judge:nope=1")

@@ -56,6 +56,12 @@ def load_builtins() -> None:
 
 
 def make_verifier(name: str, **options: Any) -> Verifier:
+    """A verifier by registered name and options, or by a spec string such as "step_judge:split=lines"
+    or "weighted:judge=0.7,self_certainty=0.3" (grammar in ``verifiers/spec.py``)."""
+    if not options and any(mark in name for mark in ":("):
+        from .spec import make_verifier_from_spec
+
+        return make_verifier_from_spec(name)
     load_builtins()
     if name not in VERIFIERS:
         raise ValueError(f"unknown verifier {name!r}: choose one of {', '.join(sorted(VERIFIERS))}")

@@ -22,6 +22,7 @@ Every malformed spec fails with one ``SpecError`` line saying what and where.
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from typing import Any
 
@@ -85,7 +86,7 @@ def parse_spec(spec: str) -> tuple[str, list[tuple[str, str]]]:
 def coerce(name: str, key: str, value: str, kind: Any) -> Any:
     """Convert a spec value to the option's annotated type (bool, int, float; else the string)."""
     origin = typing.get_origin(kind)
-    if origin is typing.Union or str(origin) == "<class 'types.UnionType'>":
+    if origin is typing.Union or origin is types.UnionType:
         kinds = [k for k in typing.get_args(kind) if k is not type(None)]
         if value.lower() == "none" and len(kinds) < len(typing.get_args(kind)):
             return None

@@ -1,0 +1,357 @@
+"""How good is each verifier on its own? (issue 3, "Measure")
+
+1. Candidates: 8 sampled solutions per problem, stored once. Reused from any stored
+   self-consistency run of the same model, task data and n (e.g. the spine benchmark's runs in
+   benchmarks/spine.db); problems no stored run covers are sampled with ``redraft run --strategy
+   self_consistency`` into ``--db`` (resumable, same seeds as any other run with --seed 0).
+2. Every candidate is scored by every verifier spec (``--verifier``, repeatable; the grammar of
+   ``redraft.verifiers.spec``). Each (problem, verifier) pair gets its own context, whose trace
+   holds the problem's stored sample calls (so ``rollout`` finds the consensus and
+   ``self_certainty`` can replay a sample), and whose cost by role is that verifier's cost. Scored
+   pairs are appended to ``--scores`` (JSONL) as they finish and skipped on a re-run; verifier
+   model calls are cached in ``--db``.
+3. ``--probe-folds K``: the ``probe`` verifier, cross-validated K-fold by problem (fitted on the
+   other folds' candidates, scored on this fold's), since a probe must not be measured on what it
+   was trained on.
+4. Report (markdown, ``--out``): per verifier, AUROC of its score for correct vs incorrect candidates
+   (Mann-Whitney, ties half: ``redraft.report.metrics.auroc``), verifier tokens per candidate,
+   best-of-n accuracy (argmax score, ties to the earliest sample) and weighted self-consistency
+   (each candidate's vote weighted by its score); beside them self-consistency@n (majority), the
+   first sample's accuracy and pass@n. For step verifiers: on wrong candidates, how often a first
+   error is flagged, and an audit file (``--audit``) listing up to 30 wrong candidates with numbered
+   steps and the flagged step, for the hand check the issue asks for.
+
+Example (a 3-problem proof on the 0.5b model):
+    .venv/bin/python benchmarks/verifier_quality.py --model qwen2.5-coder-0.5b --limit 3 \\
+        --verifier judge --verifier step_judge --verifier self_certainty --verifier rollout:k=2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from redraft.context import SolveContext
+from redraft.report.metrics import auroc
+from redraft.stats import wilson_interval
+from redraft.steps import split_steps
+from redraft.store import Store
+from redraft.tasks import Problem, Task, TaskView, load_task
+from redraft.verifiers import make_verifier_from_spec, spec_uses_oracle
+from redraft.voting import weighted_vote
+
+REPO = Path(__file__).resolve().parent.parent
+
+DEFAULT_VERIFIERS = ["judge", "step_judge", "self_certainty", "self_certainty:signal=logprob",
+                     "self_certainty:signal=entropy", "rollout:k=4", "rating", "oracle"]
+VERIFIER_ROLES_EXCLUDED = {"solver"}  # a verifier's cost is every role but the solver's samples
+
+
+@dataclass
+class ProblemSamples:
+    problem: Problem
+    texts: list[str]
+    calls: list[dict[str, Any]]  # the stored solver sample calls (for the verifiers' trace)
+    run_id: str
+
+
+def stored_samples(db: Path, model: str, data: str, n: int, wanted: set[str]) -> dict[str, tuple[list, str]]:
+    """problem id -> (solver sample calls, run id) from stored self-consistency runs of this model/data/n."""
+    if not db.exists():
+        return {}
+    store = Store(db)
+    found: dict[str, tuple[list, str]] = {}
+    try:
+        for run in store.list_runs():
+            if (run.strategy != "self_consistency" or run.model != model or run.strategy_options.get("n") != n
+                    or Path(str(run.task_options.get("data", ""))).resolve() != Path(data).resolve()):
+                continue
+            for record in store.results(run.id):
+                if record.problem_id not in wanted or record.problem_id in found or record.error:
+                    continue
+                calls = [e for e in record.trace if e.get("type") == "call" and e.get("role") == "solver"]
+                if sum(len(c["outputs"]) for c in calls) >= n:
+                    found[record.problem_id] = (calls, run.id)
+    finally:
+        store.close()
+    return found
+
+
+def gather_candidates(args: argparse.Namespace, task: Task) -> list[ProblemSamples]:
+    problems = task.problems(limit=args.limit, offset=args.offset)
+    wanted = {p.id for p in problems}
+    found: dict[str, tuple[list, str]] = {}
+    for db in [Path(p) for p in args.samples_db] + [Path(args.db)]:
+        for pid, value in stored_samples(db, args.model, args.data, args.n, wanted - set(found)).items():
+            found[pid] = value
+    missing = [p for p in problems if p.id not in found]
+    if missing:
+        say(f"sampling {len(missing)} problem(s) with self_consistency n={args.n} into {args.db}")
+        command = [str(REPO / ".venv/bin/redraft"), "run", "--task", args.task, "--data", args.data,
+                   "--db", args.db, "--model", args.model, "--strategy", "self_consistency", "--n", str(args.n),
+                   "--ids", ",".join(p.id for p in missing), "--concurrency", "1", "--resume", "--quiet"]
+        subprocess.run(command, check=True)
+        for pid, value in stored_samples(Path(args.db), args.model, args.data, args.n, wanted - set(found)).items():
+            found[pid] = value
+    out = []
+    for problem in problems:
+        if problem.id not in found:
+            raise SystemExit(f"no stored samples for problem {problem.id}")
+        calls, run_id = found[problem.id]
+        texts = [t for c in calls for t in c["outputs"]][: args.n]
+        out.append(ProblemSamples(problem, texts, calls, run_id))
+    return out
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def load_done(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    done: dict[tuple[str, str], dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                done[(row["problem_id"], row["verifier"])] = row
+    return done
+
+
+async def score_problem(spec: str, samples: ProblemSamples, task: Task, models: dict[str, Any],
+                        store: Store) -> dict[str, Any]:
+    """Score all candidates of one problem with one verifier, in a context of its own."""
+    problem = samples.problem
+    oracle = None
+    if spec_uses_oracle(spec):
+        def oracle(text: str) -> bool:
+            return task.grade(problem, task.extract(text, problem), text).correct
+    ctx = SolveContext(problem=problem, task=TaskView(task), models=models, cache=store, oracle=oracle,
+                       trace=[dict(call) for call in samples.calls])
+    verifier = make_verifier_from_spec(spec)
+    started = time.perf_counter()
+    scores = await asyncio.gather(*(verifier.score(ctx, text) for text in samples.texts))
+    roles = {role: vars(cost) for role, cost in ctx.cost.by_role.items() if role not in VERIFIER_ROLES_EXCLUDED}
+    events = [e["type"] for e in ctx.trace[len(samples.calls):] if e.get("type") != "call"]
+    return {"problem_id": problem.id, "verifier": spec, "scores": [s.value for s in scores],
+            "steps": [list(s.steps) if s.steps is not None else None for s in scores],
+            "first_error": [s.first_error for s in scores], "cost": roles,
+            "replay_mismatches": events.count("certainty_replay_mismatch"),
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def embed_all(model: str, items: list[ProblemSamples]) -> tuple[Any, int]:
+    from redraft.verifiers.probe import llamacpp_embedder, probe_text
+
+    embedder = llamacpp_embedder(model)
+    rows, tokens = [], 0
+    for samples in items:
+        features, used = embedder.embed([probe_text(samples.problem.question, t) for t in samples.texts])
+        rows.append(features)
+        tokens += used
+    return rows, tokens
+
+
+def probe_rows(args: argparse.Namespace, items: list[ProblemSamples], labels: list[list[bool]]) -> list[dict]:
+    """Cross-validated probe scores, K folds by problem (problems in order, fold = position mod K)."""
+    import numpy as np
+
+    from redraft.verifiers.probe import LogisticProbe, ProbeError
+
+    features, tokens = embed_all(args.model, items)
+    folds = args.probe_folds
+    rows = []
+    per_candidate_tokens = tokens / max(1, sum(len(s.texts) for s in items))
+    for index, samples in enumerate(items):
+        train = [i for i in range(len(items)) if i % folds != index % folds]
+        x = np.vstack([features[i] for i in train]) if train else np.zeros((0, 1))
+        y = [ok for i in train for ok in labels[i]]
+        try:
+            probe = LogisticProbe.fit(x, y, l2=args.probe_l2)
+            scores = [float(v) for v in probe.predict(features[index])]
+        except ProbeError:  # a fold with one class only: no evidence
+            scores = [0.5] * len(samples.texts)
+        rows.append({"problem_id": samples.problem.id, "verifier": f"probe ({folds}-fold CV)", "scores": scores,
+                     "steps": [None] * len(scores), "first_error": [None] * len(scores),
+                     "cost": {"probe": {"calls": len(scores), "prompt_tokens": per_candidate_tokens * len(scores),
+                                        "completion_tokens": 0}}, "replay_mismatches": 0, "seconds": 0.0})
+    return rows
+
+
+def summarize(spec: str, rows: list[dict], items: dict[str, ProblemSamples], labels: dict[str, list[bool]],
+              answers: dict[str, list[str | None]], task: Task) -> dict[str, Any]:
+    pairs = [(score, ok) for row in rows for score, ok in zip(row["scores"], labels[row["problem_id"]], strict=True)]
+    candidates = sum(len(row["scores"]) for row in rows)
+    prompt = sum(c.get("prompt_tokens", 0) for row in rows for c in row["cost"].values())
+    completion = sum(c.get("completion_tokens", 0) for row in rows for c in row["cost"].values())
+    best_correct = weighted_correct = 0
+    for row in rows:
+        ok, scores = labels[row["problem_id"]], row["scores"]
+        best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+        best_correct += ok[best]
+        vote = weighted_vote(answers[row["problem_id"]], scores, task.answer_key)
+        weighted_correct += vote.index is not None and ok[vote.index]
+    problems = len(rows)
+    stepwise = [(fe, ok) for row in rows for fe, ok, st in zip(row["first_error"], labels[row["problem_id"]],
+                                                                 row["steps"], strict=True) if st is not None]
+    wrong_flagged = [fe is not None for fe, ok in stepwise if not ok]
+    return {"verifier": spec, "problems": problems, "candidates": candidates, "auroc": auroc(pairs),
+            "prompt_tokens_per_candidate": prompt / candidates if candidates else 0.0,
+            "completion_tokens_per_candidate": completion / candidates if candidates else 0.0,
+            "best_of_n": best_correct / problems if problems else 0.0,
+            "weighted_sc": weighted_correct / problems if problems else 0.0,
+            "wrong_flagged": (sum(wrong_flagged) / len(wrong_flagged)) if wrong_flagged else None,
+            "replay_mismatches": sum(row["replay_mismatches"] for row in rows)}
+
+
+def audit(path: Path, spec: str, rows: list[dict], items: dict[str, ProblemSamples], labels: dict[str, list[bool]],
+          split: str, limit: int = 30) -> None:
+    """Wrong candidates with numbered steps and the flagged first error, for checking by hand."""
+    lines = [f"# First-error audit: {spec}", "",
+             "For each wrong candidate, find by hand the first step where the arithmetic or reasoning goes "
+             "wrong, and mark whether the flagged step is at or before it.", ""]
+    shown = 0
+    for row in rows:
+        samples = items[row["problem_id"]]
+        for index, (text, ok) in enumerate(zip(samples.texts, labels[row["problem_id"]], strict=True)):
+            if ok or row["steps"][index] is None or shown >= limit:
+                continue
+            shown += 1
+            flagged = row["first_error"][index]
+            lines += [f"## {shown}. problem {samples.problem.id}, sample {index}: flagged step "
+                      f"{'none' if flagged is None else flagged + 1}", "", samples.problem.question, ""]
+            for number, step in enumerate(split_steps(text, split), start=1):
+                value = row["steps"][index][number - 1] if number - 1 < len(row["steps"][index]) else None
+                mark = "  <-- flagged" if flagged == number - 1 else ""
+                shown_value = "" if value is None else f" ({value:.2f})"
+                lines.append(f"{number}.{shown_value} {step.replace(chr(10), ' ')}{mark}")
+            lines += ["", "- first real error at step: ___   flagged at or before it: yes / no", ""]
+    path.write_text("\n".join(lines))
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="qwen2.5-coder-1.5b", help="the solver (and default judge)")
+    parser.add_argument("--judge-model", default=None, help="a different model for the verifier roles")
+    parser.add_argument("--task", default="gsm8k")
+    parser.add_argument("--data", default=str(REPO.parent / "shared/data/gsm8k/train.jsonl"))
+    parser.add_argument("--offset", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=200)
+    parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--samples-db", action="append", default=None,
+                        help="databases with stored self-consistency runs to reuse (default: benchmarks/spine.db)")
+    parser.add_argument("--db", default=str(REPO / "benchmarks/verifier_quality.db"),
+                        help="where new samples and the verifiers' call cache go")
+    parser.add_argument("--verifier", action="append", default=None, help="a verifier spec (repeatable)")
+    parser.add_argument("--probe-folds", type=int, default=5, help="0: no probe")
+    parser.add_argument("--probe-l2", type=float, default=10.0)
+    parser.add_argument("--scores", default=None, help="JSONL of scored (problem, verifier) pairs")
+    parser.add_argument("--out", default=None, help="markdown report (also printed)")
+    parser.add_argument("--audit", default=None, help="directory for the step verifiers' first-error audits")
+    parser.add_argument("--parallel", type=int, default=8)
+    args = parser.parse_args()
+    args.samples_db = args.samples_db or [str(REPO / "benchmarks/spine.db")]
+    specs = args.verifier or DEFAULT_VERIFIERS
+    for spec in specs:
+        make_verifier_from_spec(spec)  # a bad spec fails now, not after sampling
+    tag = f"{args.model}-{args.task}-{args.offset}-{args.limit}-n{args.n}"
+    scores_path = Path(args.scores or REPO / f"benchmarks/results/verifier_scores-{tag}.jsonl")
+    scores_path.parent.mkdir(parents=True, exist_ok=True)
+
+    task = load_task(args.task, data=args.data)
+    items_list = gather_candidates(args, task)
+    items = {s.problem.id: s for s in items_list}
+    labels = {pid: [task.grade(s.problem, task.extract(t, s.problem), t).correct for t in s.texts]
+              for pid, s in items.items()}
+    answers = {pid: [task.extract(t, s.problem) for t in s.texts] for pid, s in items.items()}
+
+    done = load_done(scores_path)
+    todo = [(spec, s) for spec in specs for s in items_list if (s.problem.id, spec) not in done]
+    if todo:
+        from redraft.models import load_model
+
+        solver = load_model(args.model, parallel=args.parallel, say=say)
+        models: dict[str, Any] = {"solver": solver}
+        if args.judge_model:
+            judge = load_model(args.judge_model, parallel=args.parallel, say=say)
+            models["judge"] = judge  # judge, step_judge, rating; rollouts and replays stay on the solver
+        store = Store(args.db)
+        with open(scores_path, "a") as handle:
+            for number_done, (spec, samples) in enumerate(todo, start=1):
+                row = await score_problem(spec, samples, task, models, store)
+                handle.write(json.dumps(row) + "\n")
+                handle.flush()
+                done[(samples.problem.id, spec)] = row
+                say(f"[{number_done}/{len(todo)}] {spec} on problem {samples.problem.id}: {row['seconds']}s")
+        for model in set(models.values()):
+            await model.close()
+    rows_by_spec: dict[str, list[dict]] = defaultdict(list)
+    for spec in specs:
+        rows_by_spec[spec] = [done[(s.problem.id, spec)] for s in items_list]
+    if args.probe_folds > 1:
+        probe = probe_rows(args, items_list, [labels[s.problem.id] for s in items_list])
+        rows_by_spec[probe[0]["verifier"]] = probe
+
+    summaries = [summarize(spec, rows, items, labels, answers, task) for spec, rows in rows_by_spec.items()]
+    problems = len(items_list)
+    majority = sum(weighted_vote(answers[pid], None, task.answer_key).index is not None
+                   and labels[pid][weighted_vote(answers[pid], None, task.answer_key).index] for pid in items)
+    first = sum(labels[pid][0] for pid in items)
+    pass_at_n = sum(any(labels[pid]) for pid in items)
+    positives = sum(sum(v) for v in labels.values())
+    candidates = sum(len(v) for v in labels.values())
+
+    def acc(k: int) -> str:
+        low, high = wilson_interval(k, problems)
+        return f"{k / problems:.3f} [{low:.2f}, {high:.2f}]"
+
+    lines = [f"## Verifier quality: {args.task} problems {args.offset}-{args.offset + problems - 1}, "
+             f"{args.n} samples each from {args.model}" + (f", verifiers on {args.judge_model}" if args.judge_model
+                                                          else ""), "",
+             f"{candidates} candidates, {positives} correct. Baselines: first sample {acc(first)}, "
+             f"self-consistency@{args.n} {acc(majority)}, pass@{args.n} {acc(pass_at_n)} "
+             "(accuracy [95% Wilson interval]).", "",
+             "| verifier | AUROC | best-of-n | weighted SC | prompt tok/cand | completion tok/cand "
+             "| wrong with a flagged step | notes |", "|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        notes = []
+        if s["replay_mismatches"]:
+            notes.append(f"{s['replay_mismatches']} replays differed (scored 0.5)")
+        if "oracle" in s["verifier"]:
+            notes.append("uses the answer key (ceiling)")
+        best = round(s["best_of_n"] * problems)
+        lines.append(f"| {s['verifier']} | {number(s['auroc'])} | {acc(best)} | {s['weighted_sc']:.3f} | "
+                     f"{s['prompt_tokens_per_candidate']:.0f} | {s['completion_tokens_per_candidate']:.0f} | "
+                     f"{number(s['wrong_flagged'], 2)} | {'; '.join(notes)} |")
+    lines += ["", f"Scores: {scores_path.relative_to(REPO) if scores_path.is_relative_to(REPO) else scores_path}. "
+              "Command: `" + " ".join(["python", *sys.argv]) + "`"]
+    report = "\n".join(lines)
+    print(report)
+    if args.out:
+        Path(args.out).write_text(report + "\n")
+    if args.audit:
+        directory = Path(args.audit)
+        directory.mkdir(parents=True, exist_ok=True)
+        for spec, rows in rows_by_spec.items():
+            if any(st is not None for row in rows for st in row["steps"]):
+                split = "auto"
+                if "split=" in spec:
+                    split = spec.split("split=")[1].split(",")[0].rstrip(")")
+                name = "".join(c if c.isalnum() else "_" for c in spec)
+                audit(directory / f"audit-{name}.md", spec, rows, items, labels, split)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))
