@@ -15,9 +15,10 @@ continues where it stopped and repeated calls come from the call cache. Order:
 
 Usage (repo root):
     .venv/bin/python benchmarks/strategies_gsm8k.py --model qwen2.5-coder-1.5b --limit 100 --budget 4000
-Proof on a tiny slice:
-    .venv/bin/python benchmarks/strategies_gsm8k.py --model qwen2.5-coder-0.5b --limit 2 --budget 1200 \\
-        --db benchmarks/strategies_gsm8k_proof.db --out benchmarks/results/strategies_gsm8k_proof.md
+Proof on a tiny slice (one configuration per strategy):
+    .venv/bin/python benchmarks/strategies_gsm8k.py --model qwen2.5-coder-0.5b --limit 2 --budget 400 \\
+        --max-tokens 200 --one-config --db /tmp/strategies_gsm8k_proof.db \\
+        --out benchmarks/results/strategies_gsm8k_proof.md
 """
 
 from __future__ import annotations
@@ -93,25 +94,27 @@ def main() -> None:
     parser.add_argument("--db", default="benchmarks/strategies_gsm8k.db")
     parser.add_argument("--out", default="benchmarks/results/strategies_gsm8k.md")
     parser.add_argument("--only", help="comma-separated strategy names to run (default: all)")
+    parser.add_argument("--one-config", action="store_true",
+                        help="only the first configuration of each strategy (a quick proof)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands; matched n needs stored runs")
     args = parser.parse_args()
     only = set(args.only.split(",")) if args.only else None
     solution = {"max_tokens": args.max_tokens}
+    configs = [(s, o) for s, o in REFINEMENT if only is None or s in only]
+    if args.one_config:
+        configs = [(s, o) for i, (s, o) in enumerate(configs) if s not in {t for t, _ in configs[:i]}]
 
     redraft_run(args, "cot", solution)
     redraft_run(args, "best_of_n", {"n": 1, **solution})
-    for strategy, options in REFINEMENT:
-        if only is None or strategy in only:
-            redraft_run(args, strategy, {**options, **solution})
+    for strategy, options in configs:
+        redraft_run(args, strategy, {**options, **solution})
 
     draft = mean_tokens(args, "cot", solution)
     candidate = mean_tokens(args, "best_of_n", {"n": 1, **solution})
     sc_ns: set[int] = set()
     bon_ns: set[int] = set()
     matches = {}
-    for strategy, options in REFINEMENT:
-        if only is not None and strategy not in only:
-            continue
+    for strategy, options in configs:
         spent = mean_tokens(args, strategy, {**options, **solution})
         if spent is None or not draft or not candidate:
             continue
