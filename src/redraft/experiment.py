@@ -17,9 +17,12 @@ baselines sample, plus one verifier score), measures the per-sample costs:
   a greedy draft's length would be a worse guess of a sampled one's);
 - ``best_of_n`` gets ``n = max(1, round(T_ref / T_candidate))``, ``T_candidate`` being the pilot's
   mean completion tokens per problem, draft and score together, so the verifier's own tokens are
-  paid for out of the same budget. Its verifier is the refinement strategy's ``verifier`` option
-  when it has one, else the file's ``baseline_verifier`` (default ``rating``); an oracle verifier
-  makes the baseline (and the pilot) an oracle run, marked as such.
+  paid for out of the same budget. Its verifier is the refinement strategy's ``verifier`` (or
+  ``outcome_verifier``) option when it has one, else the file's ``baseline_verifier`` (default
+  ``rating``); an oracle verifier makes the baseline (and the pilot) an oracle run, marked as such.
+
+``baseline_options`` (``max_tokens``, ``temperature``) apply to the pilot and both baselines, so
+they can sample like the refinement strategy does (e.g. the same ``max_tokens``).
 
 So the refinement run is executed first and the baselines' ``n`` are derived from what it actually
 spent; the chosen ``n`` and the numbers behind it are stored with the experiment and shown in the
@@ -102,6 +105,7 @@ class ExperimentSpec:
     strategies: list[StrategySpec]
     baseline: str = "cot"
     baseline_verifier: str = "rating"
+    baseline_options: dict[str, Any] = field(default_factory=dict)  # e.g. max_tokens for pilot and baselines
     seed: int = 0
     concurrency: int = 4
     parallel: int = 8
@@ -111,7 +115,8 @@ class ExperimentSpec:
 
 
 _TOP_KEYS = {"name", "db", "tasks", "models", "budgets", "strategies", "verifiers", "matched_baselines",
-             "baseline", "baseline_verifier", "seed", "concurrency", "parallel", "limit", "offset", "description"}
+             "baseline", "baseline_verifier", "baseline_options", "seed", "concurrency", "parallel", "limit",
+             "offset", "description"}
 _TASK_KEYS = {"name", "data", "limit", "offset", "ids", "steps", "count", "seed"}
 _STRATEGY_KEYS = {"name", "options", "sweep", "matched_baselines", "verifiers"}
 
@@ -210,12 +215,16 @@ def parse_spec(data: Any, *, name: str = "experiment", base_dir: Path | None = N
     if not strategies:
         raise ExperimentError("the experiment needs at least one strategy")
 
+    baseline_options = data.get("baseline_options") or {}
+    if not isinstance(baseline_options, dict) or set(baseline_options) - {"max_tokens", "temperature"}:
+        raise ExperimentError("baseline_options takes max_tokens and temperature (shared by SC and best-of-N)")
     db = data.get("db")
     if db is not None and base_dir is not None and not Path(db).is_absolute():
         db = str(base_dir / db)
     return ExperimentSpec(
         name=str(data.get("name") or name), tasks=tasks, models=models, budgets=budgets, strategies=strategies,
         baseline=str(data.get("baseline", "cot")), baseline_verifier=str(data.get("baseline_verifier", "rating")),
+        baseline_options=dict(baseline_options),
         seed=int(data.get("seed", 0)), concurrency=int(data.get("concurrency", 4)),
         parallel=int(data.get("parallel", 8)), db=db, source=source, raw=data)
 
@@ -390,19 +399,22 @@ class ExperimentRunner:
         for cell in refinements:
             ref_run = await self._run_cell(cell, model)
             target = _mean_completion_tokens(self.store, ref_run)
-            verifier = str(cell.options.get("verifier") or self.spec.baseline_verifier)
+            verifier = str(cell.options.get("verifier") or cell.options.get("outcome_verifier")
+                           or self.spec.baseline_verifier)
+            shared = self.spec.baseline_options
             # the pilot measures what one sampled draft, and one draft plus its score, cost here
             pilot_run = await self._run_cell(Cell(task_spec, model_name, budget, "best_of_n",
-                                                  {"n": 1, "verifier": verifier}, kind="pilot"), model)
+                                                  {**shared, "n": 1, "verifier": verifier}, kind="pilot"), model)
             draft_tokens = _mean_completion_tokens(self.store, pilot_run, role="solver")
             candidate_tokens = _mean_completion_tokens(self.store, pilot_run)
             n_sc = matched_n(target, draft_tokens)
-            await self._run_cell(Cell(task_spec, model_name, budget, "self_consistency", {"n": n_sc},
+            await self._run_cell(Cell(task_spec, model_name, budget, "self_consistency", {**shared, "n": n_sc},
                                       kind="matched_self_consistency", matched_to=ref_run.id,
                                       detail={"target_tokens": target, "unit_tokens": draft_tokens, "n": n_sc,
                                               "unit": f"solver tokens of pilot {pilot_run.id}"}), model)
             n_bon = matched_n(target, candidate_tokens)
-            await self._run_cell(Cell(task_spec, model_name, budget, "best_of_n", {"n": n_bon, "verifier": verifier},
+            await self._run_cell(Cell(task_spec, model_name, budget, "best_of_n",
+                                      {**shared, "n": n_bon, "verifier": verifier},
                                       kind="matched_best_of_n", matched_to=ref_run.id,
                                       detail={"target_tokens": target, "unit_tokens": candidate_tokens, "n": n_bon,
                                               "unit": f"draft+score tokens of pilot {pilot_run.id}"}), model)

@@ -22,18 +22,19 @@ def _main_row(m: RunMetrics) -> list[str]:
     paired = points(m.paired.difference, *m.paired.interval) + f" on {m.paired.shared}" if m.paired else "–"
     return [display_label(m), m.run.model, f"{m.n}" + (f"/{len(m.run.problem_ids)}" if m.n < len(m.run.problem_ids)
                                                        else ""),
-            f"{pct(m.accuracy)} ({pct(m.interval[0])}–{pct(m.interval[1])})", paired,
+            f"{pct(m.accuracy)} ({pct(m.interval[0])}–{pct(m.interval[1])})" if m.n else "–", paired,
             number(m.per_problem.get("completion_tokens")), number(m.per_problem.get("prompt_tokens")),
             number(m.per_problem.get("calls"), 1), number(m.per_problem.get("seconds"), 1),
             f"{pct(m.pass_at_k)} (k≈{m.mean_k:.1f})" if m.pass_at_k is not None else "–",
             number(m.selection_efficiency, 2)]
 
 
-def render_markdown(report: Any, heading: str = "##") -> str:
+def render_markdown(report: Any, heading: str = "##", stamp: bool = True) -> str:
+    """``stamp`` adds the generation time (left out where the output is compared, as in RESULTS.md)."""
     lines = [f"{heading} {report.title}", ""]
     generated = time.strftime("%Y-%m-%d %H:%M", time.gmtime(report.generated))
-    lines.append(f"Database `{report.db_path}`; generated {generated}"
-                 f" UTC by `redraft report`. Accuracy intervals: 95% bootstrap over problems; paired differences"
+    lines.append(f"Database `{report.db_path}`" + (f"; generated {generated} UTC by `redraft report`" if stamp else "")
+                 + ". Accuracy intervals: 95% bootstrap over problems; paired differences"
                  f" are in points against `{report.baseline}` on the problems both runs finished.")
     if report.any_oracle:
         lines.append(f"Runs marked {ORACLE_MARK} used the answer key through the oracle verifier: ceilings,"

@@ -271,11 +271,14 @@ function calibrationChart(v) {
     svg.append(s("text", {x: m.l - 4, y: y(t) + 4, "text-anchor": "end"}, Math.round(t * 100) + "%"));
     svg.append(s("text", {x: x(t), y: hgt - m.b + 13, "text-anchor": "middle"}, t.toFixed(1)));
   }
-  svg.append(s("text", {x: (m.l + w - m.r) / 2, y: hgt - 4, "text-anchor": "middle"}, "verifier score"));
+  svg.append(s("text", {x: (m.l + w - m.r) / 2, y: hgt - 4, "text-anchor": "middle"}, "verifier score (bars: share right)"));
   for (const b of v.bins) {
     if (!b.count) continue;
-    svg.append(s("rect", {x: x(b.low) + 2, width: x(b.high) - x(b.low) - 4, y: y(b.accuracy), height: y(0) - y(b.accuracy),
+    // bar: share right among the candidates scored in this bin (at least a sliver, so an all-wrong bin shows)
+    const top = Math.min(y(b.accuracy), y(0) - 2);
+    svg.append(s("rect", {x: x(b.low) + 2, width: x(b.high) - x(b.low) - 4, y: top, height: y(0) - top,
                           fill: "var(--accent)", opacity: 0.75}, s("title", {}, `scores ${b.low.toFixed(1)}–${b.high.toFixed(1)}: ${b.count} candidates, ${pct(b.accuracy)} right (mean score ${b.score.toFixed(2)})`)));
+    svg.append(s("text", {x: (x(b.low) + x(b.high)) / 2, y: top - 4, "text-anchor": "middle"}, `n=${b.count}`));
   }
   return svg;
 }
