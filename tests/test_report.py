@@ -165,3 +165,24 @@ def test_report_command(experiment, tmp_path, capsys):
     assert main(["report", run_id, "--db", str(store.path), "--format", "csv", "--per-problem"]) == 0
     assert len(capsys.readouterr().out.strip().splitlines()) == 13
     assert main(["report", "no-such-thing", "--db", str(store.path)]) == 2
+
+
+def test_a_run_whose_task_cannot_be_loaded_still_reports(tmp_path):
+    from redraft.accounting import Cost
+    from redraft.store import ProblemRecord, Store
+
+    store = Store(tmp_path / "runs.db")
+    run = store.create_run(task="gsm8k", task_options={"data": str(tmp_path / "gone.jsonl")}, strategy="cot",
+                           strategy_options={}, model="m", model_identity="m", settings={}, problem_ids=["1"],
+                           uses_oracle=False)
+    cost = Cost()
+    cost.add("solver", 1, 10, 20, 0.5, False)
+    store.save_result(ProblemRecord(run.id, "1", 0, "4", True, "expected 4", "\\boxed{4}", {},
+                                    [{"type": "call", "role": "solver", "outputs": ["\\boxed{4}"]}], cost, 1.0, None))
+    report = build_report(store, run_ids=[run.id])
+    [metrics] = report.runs
+    assert metrics.accuracy == 1.0 and metrics.per_problem["completion_tokens"] == 20
+    assert metrics.pass_at_k is None  # samples cannot be graded without the task
+    assert any("gone.jsonl" in note for note in report.notes)
+    assert "could not load task" in render(report, "md")
+    assert render(report, "html").startswith("<!DOCTYPE html>")
