@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import os
+from collections.abc import Iterator
 
 from rich.console import Console
 
@@ -16,6 +18,24 @@ from .scheduler import Scheduler
 from .task import TASK_FORMATS
 
 console = Console(stderr=True)
+
+
+def _uvicorn_server(config: object) -> object:
+    import uvicorn
+
+    class QuietExitServer(uvicorn.Server):
+        """uvicorn re-raises a caught Ctrl-C after its graceful shutdown; for a server that is the
+        normal way to stop, so it ends here with exit code 0 instead of an interrupt."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            with super().capture_signals():
+                yield
+                captured = getattr(self, "_captured_signals", None)
+                if isinstance(captured, list):
+                    captured.clear()
+
+    return QuietExitServer(config)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -99,12 +119,14 @@ async def run_serve(args: argparse.Namespace) -> int:
             default_budget=args.default_budget, default_method=args.default_method, default_task=args.task,
             methods=args.methods, cache=not args.no_cache, seed=args.seed)
         app = create_app(models, Scheduler(args.max_concurrency), store, settings)
-        logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        # our request lines at the chosen level; other libraries' chatter (HTTP clients) only when it matters
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("redraft").setLevel(args.log_level.upper())
         console.print(f"serving {', '.join(names)} on http://{args.host}:{args.port}/v1 "
                       f"({'key required' if key else 'no key'}; runs stored in {store.path})")
         config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level,
                                 timeout_graceful_shutdown=5)
-        await uvicorn.Server(config).serve()
+        await _uvicorn_server(config).serve()
     finally:
         for model in models.values():
             await model.close()
