@@ -75,7 +75,7 @@ def test_models_and_health_list_what_is_on_offer(db_path: Path) -> None:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
         ids = sorted(m.id for m in client.models.list())
         health = httpx.get(f"{url}/health").json()
-    assert ids == ["cot:scripted", "self_consistency:scripted"]
+    assert ids == ["cot:scripted", "scripted", "self_consistency:scripted"]
     assert health["status"] == "ok" and health["models"] == ["scripted"] and health["scheduler"]["capacity"] == 4
 
 

@@ -118,9 +118,12 @@ def create_app(models: dict[str, Model], scheduler: Scheduler, store: Store,
         except ApiError as exc:
             return _error_response(exc)
         created = int(started)
-        data = [{"id": f"{method}:{backend}", "object": "model", "created": created, "owned_by": "redraft",
-                 "redraft": {"method": method, "backend": backend, "default": method == settings.default_method}}
-                for method in methods for backend in sorted(models)]
+        # every method:backend pair, and each bare backend (its default method) for clients that
+        # check their configured model id against this list
+        pairs = [(f"{method}:{backend}", method, backend) for method in methods for backend in sorted(models)]
+        pairs += [(backend, settings.default_method, backend) for backend in sorted(models)]
+        data = [{"id": model_id, "object": "model", "created": created, "owned_by": "redraft",
+                 "redraft": {"method": method, "backend": backend}} for model_id, method, backend in pairs]
         return JSONResponse({"object": "list", "data": data})
 
     chat = ChatCompletions(service, offer, authorize, settings.max_body_bytes)
