@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +52,10 @@ class LlamaCppModel:
             self._server = xllamacpp.Server(params)
         except Exception as exc:  # llama.cpp raises plain RuntimeErrors on a bad file
             raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
+        # one thread per slot, of our own: the default executor has only cpu_count + 4 workers,
+        # which would cap concurrent samples below the slots and starve other to_thread users
+        self._threads = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="llamacpp")
         self._slots = asyncio.Semaphore(parallel)
-        self._lock = threading.Lock()
         self._closed = False
 
     def _request(self, messages: list[Message], params: GenerationParams) -> Completion:
@@ -90,7 +92,7 @@ class LlamaCppModel:
 
     async def _one(self, messages: list[Message], params: GenerationParams) -> Completion:
         async with self._slots:
-            return await asyncio.to_thread(self._request, messages, params)
+            return await asyncio.get_running_loop().run_in_executor(self._threads, self._request, messages, params)
 
     async def generate(self, messages: list[Message], params: GenerationParams) -> list[Completion]:
         if self._closed:
@@ -101,6 +103,7 @@ class LlamaCppModel:
 
     async def close(self) -> None:
         self._closed = True
+        self._threads.shutdown(wait=True)
         server, self._server = self._server, None
         del server  # the destructor stops llama.cpp's loop and frees the weights
 
