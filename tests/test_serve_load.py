@@ -1,4 +1,4 @@
-"""Load: 200 concurrent requests (half streamed) against a scripted backend, twice over."""
+"""Load: 200 concurrent requests (half streamed) against a scripted backend, after a warm-up burst."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from redraft.models.scripted import ScriptedModel
 from redraft.store import Store
 
 CONCURRENT = 200
-MAX_RSS_GROWTH_MB = 25
+WARM_UP = CONCURRENT  # a first burst of the same size, so the second measures what is retained
+MAX_RSS_GROWTH_MB = 20
 
 
 def rss_mb() -> float:
@@ -39,34 +40,33 @@ async def _one(client: openai.AsyncOpenAI, index: int) -> tuple[str, str]:
     return reply.model_extra["redraft"]["problem"], reply.choices[0].message.content
 
 
-async def _burst(url: str) -> tuple[list[tuple[str, str]], float]:
-    async with openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=60) as client:
+async def _burst(url: str, size: int) -> tuple[list[tuple[str, str]], float]:
+    async with openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=120) as client:
         started = time.perf_counter()
-        results = await asyncio.gather(*(_one(client, i) for i in range(CONCURRENT)))
+        results = await asyncio.gather(*(_one(client, i) for i in range(size)))
         return list(results), time.perf_counter() - started
 
 
 def test_200_concurrent_requests_all_answered_none_lost_memory_bounded(db_path: Path, record_property) -> None:
     backend = ScriptedModel(responder=answer_42, delay=0.01)
     with scripted_server(db_path, models={"scripted": backend}, max_concurrency=8) as (url, app, store):
-        first, first_seconds = asyncio.run(_burst(url))
-        rss_after_first = rss_mb()
-        second, second_seconds = asyncio.run(_burst(url))
-        rss_after_second = rss_mb()
+        warm, _ = asyncio.run(_burst(url, WARM_UP))
+        rss_before = rss_mb()
+        results, seconds = asyncio.run(_burst(url, CONCURRENT))
+        rss_after = rss_mb()
         stats = app.state.scheduler.stats()
         run_id = app.state.runs.run_ids()[0]
-    results = first + second
-    assert all(content == "Six times seven is 42. \\boxed{42}" for _, content in results)
+    assert all(content == "Six times seven is 42. \\boxed{42}" for _, content in warm + results)
     problem_ids = {problem for problem, _ in results}
-    assert len(problem_ids) == 2 * CONCURRENT  # every request answered, each as its own problem
+    assert len(problem_ids) == CONCURRENT  # every request answered, each as its own problem
     records = Store(db_path).results(run_id)
-    assert {r.problem_id for r in records} == problem_ids and all(r.error is None for r in records)
-    assert len(backend.calls) == 2 * CONCURRENT
+    assert problem_ids <= {r.problem_id for r in records} and len(records) == WARM_UP + CONCURRENT
+    assert all(r.error is None for r in records)
+    assert len(backend.calls) == WARM_UP + CONCURRENT
     # the bound held and was used: two 3-sample calls fill 6 of 8 units, a third waits its turn (FIFO)
     assert stats["peak"] == 6 and stats["in_use"] == 0 and stats["waiting"] == 0
-    growth = rss_after_second - rss_after_first
-    report = (f"{CONCURRENT} concurrent requests: {first_seconds:.2f} s cold, {second_seconds:.2f} s warm "
-              f"({CONCURRENT / second_seconds:.0f} req/s); RSS {rss_after_first:.0f} -> {rss_after_second:.0f} MB")
+    report = (f"{CONCURRENT} concurrent requests answered in {seconds:.2f} s ({CONCURRENT / seconds:.0f} req/s); "
+              f"RSS {rss_before:.0f} -> {rss_after:.0f} MB")
     print(report)
     record_property("serve_load", report)
-    assert growth < MAX_RSS_GROWTH_MB, report
+    assert rss_after - rss_before < MAX_RSS_GROWTH_MB, report
