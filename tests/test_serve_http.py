@@ -61,7 +61,10 @@ def test_openai_client_streaming_gets_progress_in_extension_and_answer_as_conten
     assert content == "Six times seven is 42. \\boxed{42}"
     events = [c.model_extra["redraft"]["event"] for c in chunks if "event" in (c.model_extra.get("redraft") or {})]
     kinds = [e["type"] for e in events]
-    assert kinds[0] == "started" and "generation_started" in kinds and "call" in kinds and "vote" in kinds
+    assert kinds[0] == "started" and kinds.index("call_started") < kinds.index("generation_started")
+    assert kinds.index("generation_started") < kinds.index("call") < kinds.index("vote")
+    assert next(e for e in events if e["type"] == "call_started") == {"type": "call_started", "role": "solver",
+                                                                      "label": "sample", "n": 3}
     call = next(e for e in events if e["type"] == "call")
     assert call["n"] == 3 and len(call["outputs"]) == 3 and "messages" not in call
     finals = [c for c in chunks if c.choices and c.choices[0].finish_reason]

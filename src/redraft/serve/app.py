@@ -15,7 +15,7 @@ scheduler units) and the request is stored with ``error = "cancelled: ..."``.
 
 Streaming (SSE, ``data: <chunk>`` lines, ending ``data: [DONE]``) follows OpenAI's chunk format:
 a first chunk with ``delta.role``, then progress chunks whose ``delta`` is empty and whose
-extension field ``redraft.event`` holds one trace event (``generation_started``, ``call`` with
+extension field ``redraft.event`` holds one trace event (``call_started``, ``generation_started``, ``call`` with
 the drafts' texts and token counts, and every decision a strategy notes: votes, scores,
 critiques, rounds), then the final solution text as ``delta.content``, a chunk with
 ``finish_reason`` and ``redraft`` = the same summary a plain reply has, and the usage chunk when

@@ -2,7 +2,9 @@
 
 Progress reaches a listener through the trace itself: the context's trace is a list whose
 ``append`` also hands each event on, so every call, score, critique and decision a strategy
-records is seen as it happens, with no change to any strategy.
+records is seen as it happens, with no change to any strategy. The context also announces each
+call when it is asked for (``call_started``: role, label, n), and the scheduled model when the
+call gets its units (``generation_started``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from ..accounting import Budget, BudgetExhausted
 from ..context import Result, SolveContext
-from ..models.base import Model
+from ..models.base import Completion, Message, Model
 from ..store import ProblemRecord, RunInfo
 from ..strategies import Strategy, StrategyError, make_strategy, options_of
 from ..tasks.base import Problem, TaskView
@@ -40,6 +42,20 @@ class ObservedTrace(list):
         super().append(event)
         if self._listener is not None:
             self._listener(progress_event(event))
+
+
+@dataclass
+class ObservedContext(SolveContext):
+    """A SolveContext that also announces each model call as it is asked for (role, label, n), before
+    it waits for the scheduler; the finished call arrives later as the trace's "call" event."""
+
+    listener: Listener | None = field(default=None, repr=False)
+
+    async def generate(self, messages: list[Message], **options: Any) -> list[Completion]:
+        if self.listener is not None:
+            self.listener({"type": "call_started", "role": options.get("role", "solver"),
+                           "label": options.get("label", ""), "n": options.get("n", 1)})
+        return await super().generate(messages, **options)
 
 
 def progress_event(event: dict[str, Any]) -> dict[str, Any]:
@@ -105,9 +121,9 @@ class RefinementService:
         """Run the method; store the result however it ends (done, stopped, failed or cancelled)."""
         started = time.perf_counter()
         models: dict[str, Model] = {"solver": ScheduledModel(job.backend, self.scheduler, listener)}
-        ctx = SolveContext(problem=job.problem, task=TaskView(job.task), models=models,
-                           budget=Budget(job.request.budget), cache=self.runs.store if self.cache else None,
-                           run_seed=self.seed, trace=ObservedTrace(listener))
+        ctx = ObservedContext(problem=job.problem, task=TaskView(job.task), models=models,
+                              budget=Budget(job.request.budget), cache=self.runs.store if self.cache else None,
+                              run_seed=self.seed, trace=ObservedTrace(listener), listener=listener)
         result, stopped, error = Result(None, ""), None, None
         self.active += 1
         try:
