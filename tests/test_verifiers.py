@@ -392,3 +392,27 @@ def test_make_verifier_accepts_a_spec_so_every_strategy_option_does() -> None:
     assert isinstance(make_verifier("judge"), JudgeVerifier)
     with pytest.raises(ValueError, match="no option"):
         make_verifier("judge:nope=1")
+
+
+@pytest.mark.model
+def test_judge_and_self_certainty_on_a_real_model() -> None:
+    """llama.cpp's tokens spell the text, so the verdict token is found and P(Yes) is graded."""
+    from redraft.models import load_model
+
+    async def go() -> tuple[Score, Score, SolveContext]:
+        model = load_model("smollm2-135m", parallel=2)
+        try:
+            ctx = make_ctx(model)
+            samples = await ctx.generate(ctx.task.messages(ctx.problem), n=2, temperature=0.7, max_tokens=32,
+                                         logprobs=True, top_logprobs=5)
+            record_certainty(ctx, samples)
+            certainty = await SelfCertaintyVerifier(source="recorded").score(ctx, samples[0].text)
+            judged = await JudgeVerifier(max_tokens=48).score(ctx, samples[0].text)
+            return certainty, judged, ctx
+        finally:
+            await model.close()
+
+    certainty, judged, ctx = run(go())
+    assert 0.0 < certainty.value < 1.0 and "top-5" in certainty.feedback
+    assert 0.0 <= judged.value <= 1.0
+    assert ctx.cost.by_role["judge"].calls == 1 and "certainty" not in ctx.cost.by_role
