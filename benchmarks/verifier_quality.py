@@ -21,9 +21,12 @@
    error is flagged, and an audit file (``--audit``) listing up to 30 wrong candidates with numbered
    steps and the flagged step, for the hand check the issue asks for.
 
-Example (a 3-problem proof on the 0.5b model):
-    .venv/bin/python benchmarks/verifier_quality.py --model qwen2.5-coder-0.5b --limit 3 \\
-        --verifier judge --verifier step_judge --verifier self_certainty --verifier rollout:k=2
+At scale (issue 3: problems 0-199, qwen2.5-coder-1.5b; rollouts on 0-49 only, they cost most):
+    .venv/bin/python benchmarks/verifier_quality.py --model qwen2.5-coder-1.5b --limit 200 \\
+        --out benchmarks/results/verifier_quality.md --audit benchmarks/results/verifier_audit
+    .venv/bin/python benchmarks/verifier_quality.py --model qwen2.5-coder-1.5b --limit 50 --probe-folds 0 \\
+        --verifier rollout:k=4,max_prefixes=3,max_tokens=384 --verifier step_judge --verifier oracle \\
+        --out benchmarks/results/verifier_quality_rollout.md --audit benchmarks/results/verifier_audit_rollout
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -50,8 +54,10 @@ from redraft.voting import weighted_vote
 
 REPO = Path(__file__).resolve().parent.parent
 
+# rollout is left out by default: k continuations per prefix per candidate cost ~k * prefixes times
+# the sampling itself; measure it on a smaller slice with --verifier rollout:...
 DEFAULT_VERIFIERS = ["judge", "step_judge", "self_certainty", "self_certainty:signal=logprob",
-                     "self_certainty:signal=entropy", "rollout:k=4", "rating", "oracle"]
+                     "self_certainty:signal=entropy", "rating", "weighted:judge=0.5,self_certainty=0.5", "oracle"]
 VERIFIER_ROLES_EXCLUDED = {"solver"}  # a verifier's cost is every role but the solver's samples
 
 
@@ -109,6 +115,32 @@ def gather_candidates(args: argparse.Namespace, task: Task) -> list[ProblemSampl
         texts = [t for c in calls for t in c["outputs"]][: args.n]
         out.append(ProblemSamples(problem, texts, calls, run_id))
     return out
+
+
+_EQUATION = re.compile(r"(?<![\w.])(\(?-?\$?\d[\d,]*(?:\.\d+)?(?:\s*[-+*/x×÷]\s*\(?\$?\d[\d,]*"
+                       r"(?:\.\d+)?\)?)+)\s*=\s*\$?(-?\d[\d,]*(?:\.\d+)?)")
+
+
+def first_arithmetic_error(steps: list[str]) -> int | None:
+    """The first step holding a written calculation "a op b ... = c" that is false (an automatic proxy for
+    "where the arithmetic first goes wrong": it sees only explicit equations, not wrong set-ups)."""
+    for index, step in enumerate(steps):
+        for match in _EQUATION.finditer(step.replace("\\times", "*").replace("\\div", "/")):
+            expression = match.group(1).replace(",", "").replace("$", "").replace("x", "*").replace("×", "*")
+            expression = expression.replace("÷", "/")
+            try:
+                value = eval(expression, {"__builtins__": {}})  # digits, operators and parentheses only
+            except (SyntaxError, ZeroDivisionError, TypeError):
+                continue
+            written = float(match.group(2).replace(",", ""))
+            if abs(value - written) > 1e-6 * max(1.0, abs(written)) and abs(value - written) >= 0.01:
+                return index
+    return None
+
+
+def split_of(spec: str) -> str:
+    """The step split a spec's step verifier uses (its split= option, else auto)."""
+    return spec.split("split=")[1].split(",")[0].rstrip(")") if "split=" in spec else "auto"
 
 
 def say(message: str) -> None:
@@ -202,12 +234,26 @@ def summarize(spec: str, rows: list[dict], items: dict[str, ProblemSamples], lab
     stepwise = [(fe, ok) for row in rows for fe, ok, st in zip(row["first_error"], labels[row["problem_id"]],
                                                                  row["steps"], strict=True) if st is not None]
     wrong_flagged = [fe is not None for fe, ok in stepwise if not ok]
+    # on wrong candidates with an explicit false equation: is the flagged step at or before it?
+    split = split_of(spec)
+    localised = []
+    for row in rows:
+        samples = items[row["problem_id"]]
+        for text, ok, fe, st in zip(samples.texts, labels[row["problem_id"]], row["first_error"], row["steps"],
+                                    strict=True):
+            if ok or st is None:
+                continue
+            slip = first_arithmetic_error(split_steps(text, split))
+            if slip is not None:
+                localised.append(fe is not None and fe <= slip)
     return {"verifier": spec, "problems": problems, "candidates": candidates, "auroc": auroc(pairs),
             "prompt_tokens_per_candidate": prompt / candidates if candidates else 0.0,
             "completion_tokens_per_candidate": completion / candidates if candidates else 0.0,
             "best_of_n": best_correct / problems if problems else 0.0,
             "weighted_sc": weighted_correct / problems if problems else 0.0,
             "wrong_flagged": (sum(wrong_flagged) / len(wrong_flagged)) if wrong_flagged else None,
+            "at_or_before_slip": (sum(localised) / len(localised)) if localised else None,
+            "slips": len(localised),
             "replay_mismatches": sum(row["replay_mismatches"] for row in rows)}
 
 
@@ -225,11 +271,13 @@ def audit(path: Path, spec: str, rows: list[dict], items: dict[str, ProblemSampl
                 continue
             shown += 1
             flagged = row["first_error"][index]
+            slip = first_arithmetic_error(split_steps(text, split))
             lines += [f"## {shown}. problem {samples.problem.id}, sample {index}: flagged step "
                       f"{'none' if flagged is None else flagged + 1}", "", samples.problem.question, ""]
             for number, step in enumerate(split_steps(text, split), start=1):
                 value = row["steps"][index][number - 1] if number - 1 < len(row["steps"][index]) else None
-                mark = "  <-- flagged" if flagged == number - 1 else ""
+                mark = ("  <-- flagged" if flagged == number - 1 else "") + \
+                    ("  <-- first false equation (automatic)" if slip == number - 1 else "")
                 shown_value = "" if value is None else f" ({value:.2f})"
                 lines.append(f"{number}.{shown_value} {step.replace(chr(10), ' ')}{mark}")
             lines += ["", "- first real error at step: ___   flagged at or before it: yes / no", ""]
@@ -323,7 +371,8 @@ async def main() -> int:
              f"self-consistency@{args.n} {acc(majority)}, pass@{args.n} {acc(pass_at_n)} "
              "(accuracy [95% Wilson interval]).", "",
              "| verifier | AUROC | best-of-n | weighted SC | prompt tok/cand | completion tok/cand "
-             "| wrong with a flagged step | notes |", "|---|---|---|---|---|---|---|---|"]
+             "| wrong: step flagged | wrong: flagged at/before first false equation | notes |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
         notes = []
         if s["replay_mismatches"]:
@@ -333,8 +382,13 @@ async def main() -> int:
         best = round(s["best_of_n"] * problems)
         lines.append(f"| {s['verifier']} | {number(s['auroc'])} | {acc(best)} | {s['weighted_sc']:.3f} | "
                      f"{s['prompt_tokens_per_candidate']:.0f} | {s['completion_tokens_per_candidate']:.0f} | "
-                     f"{number(s['wrong_flagged'], 2)} | {'; '.join(notes)} |")
-    lines += ["", f"Scores: {scores_path.relative_to(REPO) if scores_path.is_relative_to(REPO) else scores_path}. "
+                     f"{number(s['wrong_flagged'], 2)} | {number(s['at_or_before_slip'], 2)} (of {s['slips']}) | "
+                     f"{'; '.join(notes)} |")
+    lines += ["", "Step columns: among wrong candidates, the share where the verifier flags a first error, and, "
+              "where a written equation \"a op b = c\" is false, the share where the flag is at or before the "
+              "first such step (an automatic check of arithmetic slips only; the audit files list 30 wrong "
+              "candidates per step verifier for the hand check of the rest).",
+              "", f"Scores: {scores_path.relative_to(REPO) if scores_path.is_relative_to(REPO) else scores_path}. "
               "Command: `" + " ".join(["python", *sys.argv]) + "`"]
     report = "\n".join(lines)
     print(report)
@@ -345,9 +399,7 @@ async def main() -> int:
         directory.mkdir(parents=True, exist_ok=True)
         for spec, rows in rows_by_spec.items():
             if any(st is not None for row in rows for st in row["steps"]):
-                split = "auto"
-                if "split=" in spec:
-                    split = spec.split("split=")[1].split(",")[0].rstrip(")")
+                split = split_of(spec)
                 name = "".join(c if c.isalnum() else "_" for c in spec)
                 audit(directory / f"audit-{name}.md", spec, rows, items, labels, split)
     return 0
