@@ -129,3 +129,18 @@ def test_cli_dry_run_lists_the_cells(tmp_path, capsys):
     assert "2 cells" in out and "self_consistency" in out
     spec_file.write_text("tasks: [arithmetic]\nmodels: [m]\nstrategies: [no_such_strategy]\n")
     assert main(["experiment", str(spec_file), "--dry-run"]) == 2
+
+
+def test_a_grid_cell_can_double_as_the_matched_baseline(db_path):
+    from redraft.report import build_report
+
+    first_store, first_runs, _ = run_experiment(db_path.parent / "probe.db", small_spec())
+    n_sc = next(r for r in first_runs if r.kind == "matched_self_consistency").detail["n"]
+    spec = small_spec(strategies=["cot", {"name": TEST_REFINE, "options": {"rounds": 2}},
+                                  {"name": "self_consistency", "options": {"n": n_sc}}])
+    store, runs, _ = run_experiment(db_path, spec)
+    sc = [r for r in runs if r.run.strategy == "self_consistency"]
+    assert len(sc) == 1 and sc[0].kind == "cell" and sc[0].matched_to is not None and sc[0].detail["n"] == n_sc
+    refine = next(m for m in build_report(store, experiment="scripted").runs if m.run.strategy == TEST_REFINE)
+    assert {p.other_id for p in refine.versus_matched} >= {sc[0].run.id}
+    assert len(refine.versus_matched) == 2

@@ -316,7 +316,8 @@ def link_run(store: Store, experiment: str, run: RunInfo, cell: Cell) -> None:
         "INSERT INTO experiment_runs (experiment_id, run_id, kind, label, matched_to, detail, added)"
         " VALUES (?,?,?,?,?,?,?) ON CONFLICT(experiment_id, run_id) DO UPDATE SET"
         " kind=CASE WHEN experiment_runs.kind='cell' THEN 'cell' ELSE excluded.kind END,"
-        " matched_to=COALESCE(experiment_runs.matched_to, excluded.matched_to), detail=excluded.detail",
+        " matched_to=COALESCE(experiment_runs.matched_to, excluded.matched_to),"
+        " detail=CASE WHEN excluded.detail = '{}' THEN experiment_runs.detail ELSE excluded.detail END",
         (experiment, run.id, cell.kind, cell.label, cell.matched_to, json.dumps(cell.detail, default=str),
          time.time()))
 

@@ -431,7 +431,8 @@ def pair_runs(metrics: Sequence[RunMetrics], baseline: str) -> None:
             mine.paired = paired_difference(mine, candidates[0])
     by_id = {m.run.id: m for m in metrics}
     for other in metrics:
-        if other.matched_to and other.matched_to in by_id and other.kind.startswith("matched"):
+        # a grid cell can double as a matched baseline (same configuration): matched_to says so
+        if other.matched_to and other.matched_to in by_id and other.matched_to != other.run.id:
             paired = paired_difference(by_id[other.matched_to], other)
             if paired is not None:
                 by_id[other.matched_to].versus_matched.append(paired)

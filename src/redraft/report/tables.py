@@ -11,8 +11,14 @@ from .metrics import RunMetrics
 ORACLE_MARK = "[ORACLE]"
 
 
+ROLE_NOTES = {"pilot": "pilot", "matched_self_consistency": "matched", "matched_best_of_n": "matched"}
+
+
 def display_label(metrics: RunMetrics) -> str:
-    return f"{metrics.label} {ORACLE_MARK}" if metrics.uses_oracle else metrics.label
+    """The run's label, with its part in the experiment (pilot, matched baseline) and the oracle mark."""
+    note = ROLE_NOTES.get(metrics.kind) or ("matched" if metrics.matched_to else None)
+    text = f"{metrics.label} ({note})" if note else metrics.label
+    return f"{text} {ORACLE_MARK}" if metrics.uses_oracle else text
 
 
 def run_row(m: RunMetrics) -> dict[str, Any]:

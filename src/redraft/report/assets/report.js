@@ -155,12 +155,15 @@ function accuracyVsTokens(group) {
                           "data-run": r.run, onclick: open}, title);
     }
     layer.append(mark);
-    // a short label beside the point, skipped where it would overlap one already placed
-    const text = r.label.length > 28 ? r.label.slice(0, 27) + "…" : r.label;
-    const lx = px + 9 + text.length * 5.6 > W - M.right ? px - 9 - text.length * 5.6 : px + 9;
-    if (!placed.some(([qx, qy]) => Math.abs(qx - lx) < 60 && Math.abs(qy - py) < 12)) {
-      placed.push([lx, py]);
-      layer.append(s("text", {class: "label", x: lx, y: py - 7}, text + (r.oracle ? " (oracle)" : "")));
+    // a short label beside the point: right of it, else left, else below; skipped if all would overlap
+    const text = (r.label.length > 26 ? r.label.slice(0, 25) + "…" : r.label) + (r.oracle ? " (oracle)" : "");
+    const width = text.length * 5.8;
+    const spots = [[px + 9, py - 7], [px - 9 - width, py - 7], [px - width / 2, py + 17], [px - width / 2, py - 12], [px - width / 2, py - 24]];
+    const free = spots.find(([lx, ly]) => lx >= M.left && lx + width <= W - 2 && ly >= 10 && ly <= H - M.bottom - 2 &&
+      !placed.some(([qx, qy, qw]) => lx < qx + qw + 4 && qx < lx + width + 4 && Math.abs(qy - ly) < 12));
+    if (free) {
+      placed.push([free[0], free[1], width]);
+      layer.append(s("text", {class: "label", x: free[0], y: free[1]}, text));
     }
   }
   svg.append(layer);
@@ -212,9 +215,17 @@ function renderCharts() {
   }
 }
 
+// a run's part in the experiment, when it is more than a grid cell
+function partNote(r) {
+  const target = r.matched_to && RUNS[r.matched_to] ? RUNS[r.matched_to].label : r.matched_to;
+  if (r.kind === "pilot") return "pilot: measures one draft's and one scored draft's tokens";
+  if (r.matched_to) return `matched baseline of ${target}` + (r.matched_n ? ` (n=${r.matched_n} for ${num(r.matched_target_tokens)} tok)` : "");
+  return null;
+}
+
 // -- the sortable table ----------------------------------------------------------------------------------
 const COLUMNS = [
-  {key: "label", title: "run", text: true, render: (r) => [r.label, oracleFlag(r), r.kind !== "cell" && r.kind !== "run" ? h("div", {class: "kind"}, r.kind.replaceAll("_", " ") + (r.matched_n ? ` (n=${r.matched_n} for ${num(r.matched_target_tokens)} tok)` : "")) : null]},
+  {key: "label", title: "run", text: true, render: (r) => [r.label, oracleFlag(r), partNote(r) ? h("div", {class: "kind"}, partNote(r)) : null]},
   {key: "task", title: "task", text: true},
   {key: "model", title: "model", text: true},
   {key: "problems", title: "problems", render: (r) => r.problems_count < r.planned ? `${r.problems_count}/${r.planned}` : String(r.problems_count), value: (r) => r.problems_count},
@@ -294,9 +305,8 @@ function selectRun(runId, scroll) {
     h("h2", {}, r.label, oracleFlag(r), h("span", {class: "hint"}, `run ${r.run}`)),
     h("div", {class: "dim"}, `${r.task} · ${r.model} (${r.model_identity}) · ${r.strategy}(${options})` +
       (r.budget !== null && r.budget !== undefined ? ` · budget ${r.budget} tokens/problem` : "") + ` · seed ${r.settings.seed ?? 0}`),
-    r.kind && r.kind !== "cell" && r.kind !== "run" ? h("div", {class: "dim"}, `${r.kind.replaceAll("_", " ")}` +
-      (r.detail && r.detail.n ? `: n=${r.detail.n} = round(${num(r.detail.target_tokens)} target tokens / ${num(r.detail.unit_tokens)} per sample, from ${r.detail.unit})` : "") +
-      (r.matched_to ? ` · matched to ${RUNS[r.matched_to] ? RUNS[r.matched_to].label : r.matched_to}` : "")) : null,
+    partNote(r) ? h("div", {class: "dim"}, partNote(r) +
+      (r.detail && r.detail.n ? `: n = round(${num(r.detail.target_tokens, 1)} target tokens / ${num(r.detail.unit_tokens, 1)} per sample, the ${r.detail.unit})` : "")) : null,
     kv([["accuracy (95% CI)", `${pct(r.accuracy)} (${pct(r.ci_low)}–${pct(r.ci_high)})`],
         [`vs ${DATA.baseline}, paired`, r.vs_baseline === null ? "–" : `${pts(r.vs_baseline)} pts (${pts(r.vs_baseline_low)}, ${pts(r.vs_baseline_high)})`],
         ["pass@k (mean k)", r.pass_at_k === null ? "–" : `${pct(r.pass_at_k)} (${num(r.mean_k, 1)})`],
@@ -388,7 +398,8 @@ function renderEvent(ev, index) {
   }
   const data = Object.fromEntries(Object.entries(ev).filter(([k]) => k !== "type" && !k.startsWith("_")));
   return h("div", {class: "event other"}, h("div", {class: "head"}, `#${index} ${type}`),
-    ev._grades ? h("div", {class: "tag"}, "candidates: ", ev._grades.map((g) => badge(g))) : null, preBlock(JSON.stringify(data, null, 1)));
+    ev._grades ? h("div", {class: "tag"}, "candidates: ", ev._grades.map((g) => badge(g))) : null,
+    preBlock(Object.entries(data).map(([k, v]) => `${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`).join("\n")));
 }
 
 async function openTrace(runId, problemId) {
