@@ -148,9 +148,22 @@ def test_pgs_uses_property_violations_with_counterexamples():
     assert rounds(ctx)[-1]["rank"] == [1, 1] and rounds(ctx)[0]["rank"] == [1, 0]
 
 
+def test_pgs_tester_repairs_properties_that_do_not_run():
+    broken = PROPERTIES.split("@given", 1)[0] + "@given" + PROPERTIES.split("@given")[2]  # only the bad one
+    _, _, model, result, ctx, _ = solve(make_strategy("pgs", {"max_examples": 30}),
+                                        [broken, WRONG_PRIME, PROPERTIES, RIGHT_PRIME])
+    labels = [e["label"] for e in ctx.trace if e["type"] == "call"]
+    assert labels == ["properties", "draft", "properties", "revise"]
+    repair_request = model.calls[2].messages[-1]["content"]
+    assert "do not run" in repair_request and "NameError" in repair_request
+    assert [e["valid"] for e in ctx.trace if e["type"] == "properties"] == [[], ["test_matches_trial_division"]]
+    assert "any(" in result.answer
+
+
 def test_pgs_without_usable_properties_falls_back_to_visible_tests():
-    _, _, model, result, ctx, _ = solve(make_strategy("pgs"), ["I cannot write tests.", ALWAYS_TRUE, RIGHT_PRIME])
-    assert len(model.calls) == 3 and [e for e in ctx.trace if e["type"] == "tester"][0]["usable"] is False
+    _, _, model, result, ctx, _ = solve(make_strategy("pgs"), ["I cannot write tests.", "Still no tests.",
+                                                               ALWAYS_TRUE, RIGHT_PRIME])
+    assert len(model.calls) == 4 and [e["usable"] for e in ctx.trace if e["type"] == "tester"] == [False, False]
     assert "def is_not_prime" in result.answer and "any(" in result.answer
 
 

@@ -10,7 +10,9 @@ a violation comes back with hypothesis's shrunk counterexample ("Failing test ca
 the Generator's feedback, and it revises (the revision loop is self_debug's). Choices the paper
 leaves open, made here:
 
-- The Tester writes its properties once, from the specification, before the first check.
+- The Tester writes its properties once, from the specification, before the first check; when
+  its reply has no usable test, or every property turns out invalid on the first candidate that
+  loads, it is shown the error and repairs its file, at most ``tester_repairs`` times.
 - A property is *invalid*, and dropped, when the property file does not load, or when it fails
   with an error raised in the test's own code rather than an AssertionError or an error inside
   the candidate (NameError in the test, hypothesis' InvalidArgument/Unsatisfiable/health
@@ -32,6 +34,7 @@ import re
 from dataclasses import dataclass
 
 from ..context import Result, SolveContext
+from ..models.base import Message
 from ..sandbox import Limits, Outcome, TestResult
 from ..verifiers.execution import failure_feedback, run_visible, visible_tests
 from .base import Strategy, register_strategy
@@ -53,6 +56,8 @@ and valid for the specification.
 Write 2 to 4 test functions named `test_...`, each decorated with `@given(...)`, that call `{entry_point}`
 (it is already defined; do not define or import it). Import what you use from hypothesis. Reply with one
 ```python code block."""
+
+REPAIR_SUFFIX = "Reply with the whole corrected test file in one ```python code block."
 
 HYPOTHESIS_SETUP = """from hypothesis import settings as _redraft_settings
 _redraft_settings.register_profile("redraft", max_examples={max_examples}, deadline=None, database=None,
@@ -105,6 +110,7 @@ class PGSOptions:
     rounds: int = 3
     max_tokens: int = 768
     tester_max_tokens: int = 768
+    tester_repairs: int = 1
     max_examples: int = 50
     feedback_properties: int = 2
     test_seconds: float = 20.0
@@ -120,11 +126,12 @@ class PropertyGeneratedSolver(Strategy):
         opts = self.options
         limits = Limits(wall_seconds=opts.test_seconds, cpu_seconds=opts.test_seconds)
         entry_point = ctx.problem.info.get("entry_point") or ""
-        properties = await self._write_properties(ctx, entry_point)
-        valid: list[str] | None = None  # property names, fixed by the first check
+        tester = _Tester(self, ctx, entry_point)
+        properties = await tester.write()
+        valid: list[str] | None = None  # property names, fixed by the first candidate that loads
 
         async def check(ctx: SolveContext, candidate: Candidate, round: int) -> Version:
-            nonlocal valid
+            nonlocal valid, properties
             if candidate.answer is None:
                 return Version(candidate, (-1, -1), "Your reply contains no ```python code block with the function.",
                                False)
@@ -132,38 +139,29 @@ class PropertyGeneratedSolver(Strategy):
             shown = await run_visible(ctx, candidate.answer, limits, visible)
             violations: list[TestResult] = []
             passed_properties = 0
-            if properties is not None:
+            # a candidate that does not load says nothing about the properties: wait for one that does
+            while properties is not None and (valid is None or valid) and shown.load_error is None:
                 code, names = properties
-                # a candidate that does not load says nothing about the properties: wait for one that does
-                if (valid is None or valid) and shown.load_error is None:
-                    outcome = await self._run_properties(ctx, candidate.answer, code, names, limits)
-                    results = _by_name(outcome, names)
-                    if valid is None:  # the Tester's own bugs show on the first run: drop those properties
-                        valid = [n for n in names if not (n in results and tester_fault(results[n]))]
-                        ctx.note("properties", valid=valid, dropped=[n for n in names if n not in valid])
-                    violations = [results[n] for n in valid if n in results and not results[n].passed]
-                    violations += [TestResult(-1, n, False, f"not run: {outcome.reason}") for n in valid
-                                   if n not in results]
-                    passed_properties = len(valid) - len(violations)
+                outcome = await self._run_properties(ctx, candidate.answer, code, names, limits)
+                results = _by_name(outcome, names)
+                if valid is None:  # the Tester's own bugs show on the first run: drop those properties
+                    valid = [n for n in names if not (n in results and tester_fault(results[n]))]
+                    ctx.note("properties", valid=valid, dropped=[n for n in names if n not in valid])
+                    if not valid and tester.repairs_left > 0:  # show the Tester its error, once per repair
+                        error = next((results[n].error for n in names if n in results), outcome.reason)
+                        properties, valid = await tester.repair(f"Your tests do not run:\n{error}"), None
+                        continue
+                violations = [results[n] for n in valid if n in results and not results[n].passed]
+                violations += [TestResult(-1, n, False, f"not run: {outcome.reason}") for n in valid
+                               if n not in results]
+                passed_properties = len(valid) - len(violations)
+                break
             n_visible = shown.n_passed if visible else int(shown.passed)
             feedback = _feedback(shown, visible, violations[:opts.feedback_properties], properties)
             done = (shown.passed or (not visible and shown.load_error is None)) and not violations
             return Version(candidate, (n_visible, passed_properties), feedback, done)
 
         return await refine_loop(ctx, check, rounds=opts.rounds, explain=opts.explain, max_tokens=opts.max_tokens)
-
-    async def _write_properties(self, ctx: SolveContext, entry_point: str) -> tuple[str, list[str]] | None:
-        spec = ctx.problem.question.strip()
-        if f"def {entry_point}" not in spec:  # MBPP: a description only; the example shows the signature
-            spec = "\n".join([f"# {line}" for line in spec.splitlines()]
-                              + [f"# Example: {test}" for test in visible_tests(ctx.problem)])
-        prompt = TESTER_PROMPT.format(entry_point=entry_point, spec=spec)
-        [reply] = await ctx.generate([{"role": "user", "content": prompt}], role="tester",
-                                     max_tokens=self.options.tester_max_tokens, label="properties")
-        code = property_code(reply.text)
-        names = property_names(code, entry_point) if code else []
-        ctx.note("tester", properties=names, usable=bool(names))
-        return (strip_entry_point(code, entry_point), names) if code and names else None
 
     async def _run_properties(self, ctx: SolveContext, candidate: str, code: str, names: list[str],
                               limits: Limits) -> Outcome:
@@ -172,6 +170,44 @@ class PropertyGeneratedSolver(Strategy):
         tests = [code, *(f"{name}()" for name in names)]
         outcome = await run_visible(ctx, candidate, limits, tests=[setup + "\n" + tests[0], *tests[1:]])
         return outcome
+
+
+class _Tester:
+    """The Tester role: writes the properties from the spec, and repairs them when they do not run."""
+
+    def __init__(self, strategy: PropertyGeneratedSolver, ctx: SolveContext, entry_point: str) -> None:
+        self.ctx, self.entry_point = ctx, entry_point
+        self.max_tokens = strategy.options.tester_max_tokens
+        self.repairs_left = strategy.options.tester_repairs
+        spec = ctx.problem.question.strip()
+        if f"def {entry_point}" not in spec:  # MBPP: a description only; the example shows the signature
+            spec = "\n".join([f"# {line}" for line in spec.splitlines()]
+                              + [f"# Example: {test}" for test in visible_tests(ctx.problem)])
+        self.messages: list[Message] = [{"role": "user", "content": TESTER_PROMPT.format(entry_point=entry_point,
+                                                                                         spec=spec)}]
+
+    async def write(self) -> tuple[str, list[str]] | None:
+        while True:
+            [reply] = await self.ctx.generate(self.messages, role="tester", max_tokens=self.max_tokens,
+                                              label="properties")
+            self.messages.append({"role": "assistant", "content": reply.text})
+            code = property_code(reply.text)
+            names = property_names(code, self.entry_point) if code else []
+            self.ctx.note("tester", properties=names, usable=bool(names))
+            if code and names:
+                return strip_entry_point(code, self.entry_point), names
+            if self.repairs_left <= 0:
+                return None
+            self._ask(f"Your reply has no usable tests: write `test_...` functions decorated with @given in one "
+                      f"```python block, and do not define `{self.entry_point}` yourself.")
+
+    async def repair(self, problem: str) -> tuple[str, list[str]] | None:
+        self._ask(problem[:1500] + "\n\nFix the tests (not the function).")
+        return await self.write()
+
+    def _ask(self, text: str) -> None:
+        self.repairs_left -= 1
+        self.messages.append({"role": "user", "content": text + " " + REPAIR_SUFFIX})
 
 
 def _by_name(outcome: Outcome, names: list[str]) -> dict[str, TestResult]:
