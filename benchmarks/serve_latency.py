@@ -9,10 +9,12 @@ Smoke (seconds):
 Both sides run in this one process and one event loop, on the same open model, greedy (so both
 decode the same tokens) and with the call cache off (so nothing is served from it):
 
-- latency: each question is solved in-process (``strategy.solve`` on a SolveContext) and then
-  through the server with the official openai client, alternately, so background load hits both
-  alike. Reported: the ratio of total server time to total in-process time, and the mean
-  milliseconds added per request. Whether each pair spent the same tokens is checked and reported.
+- latency: each question is solved once untimed (so the prompt is in llama.cpp's cache for both
+  sides), then ``--reps`` times in-process (``strategy.solve`` on a SolveContext) and through the
+  server with the official openai client, in alternating order, so background load and caches
+  favour neither side. Reported: the ratio of total server time to total in-process time, the median of the
+  per-question ratios and the median milliseconds added per request (medians: one stall of a busy
+  machine should not make the number). Whether each pair spent the same tokens is checked and reported.
 - throughput: ``--requests`` requests spread over C concurrent clients (questions cycled), for
   each C in ``--clients``: requests/s and completion tokens/s. The server's scheduler bound is
   ``--max-concurrency`` (llama.cpp slots the same).
@@ -118,14 +120,21 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         model_field = format_name(args.method, options, args.model)
         try:
             async with openai.AsyncOpenAI(base_url=url, api_key="unused", max_retries=0, timeout=3600) as client:
-                await in_process(model, args.method, options, questions[0], args.budget)  # warm up
                 pairs = []
-                for question in questions:
-                    direct = await in_process(model, args.method, options, question, args.budget)
-                    remote = await served(client, model_field, question, args.budget)
-                    pairs.append((direct, remote))
-                    say(f"latency pair {len(pairs)}/{len(questions)}: in-process {direct[0]:.2f} s, "
-                        f"served {remote[0]:.2f} s")
+                for index, question in enumerate(questions):
+                    # untimed first solve: llama.cpp keeps the prompt's KV, so neither timed side pays
+                    # for prompt processing the other one did not
+                    await in_process(model, args.method, options, question, args.budget)
+                    for rep in range(args.reps):
+                        if (index + rep) % 2 == 0:  # alternate which side goes first
+                            direct = await in_process(model, args.method, options, question, args.budget)
+                            remote = await served(client, model_field, question, args.budget)
+                        else:
+                            remote = await served(client, model_field, question, args.budget)
+                            direct = await in_process(model, args.method, options, question, args.budget)
+                        pairs.append((direct, remote))
+                        say(f"latency pair {len(pairs)}/{len(questions) * args.reps}: in-process {direct[0]:.2f} s, "
+                            f"served {remote[0]:.2f} s")
                 levels = []
                 for clients in args.clients:
                     levels.append(await throughput(client, model_field, questions, clients,
@@ -139,10 +148,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     direct_total = sum(direct[0] for direct, _ in pairs)
     served_total = sum(remote[0] for _, remote in pairs)
     return {
-        "model": args.model, "method": model_field, "questions": len(questions), "max_concurrency":
+        "model": args.model, "method": model_field, "questions": len(questions), "reps": args.reps, "max_concurrency":
         args.max_concurrency, "in_process_s": round(direct_total, 3), "served_s": round(served_total, 3),
         "latency_ratio": round(served_total / direct_total, 4),
-        "added_ms_per_request": round(1000 * statistics.mean(r[0] - d[0] for d, r in pairs), 1),
+        "median_pair_ratio": round(statistics.median(r[0] / d[0] for d, r in pairs), 4),  # robust to one stall
+        "added_ms_per_request": round(1000 * statistics.median(r[0] - d[0] for d, r in pairs), 1),
         "same_tokens": all(d[1] == r[1] for d, r in pairs), "throughput": levels,
         "cpus": os.cpu_count(), "machine": platform.machine(), "when": time.strftime("%Y-%m-%d %H:%M"),
     }
@@ -151,9 +161,10 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 def markdown(result: dict[str, Any]) -> str:
     lines = [f"### serve: {result['method']} ({result['questions']} arithmetic questions, "
              f"{result['cpus']} CPUs, {result['when']})", "",
-             "| in-process s | served s | ratio | added ms/request | same tokens |", "|---|---|---|---|---|",
+             "| in-process s | served s | ratio (totals) | median pair ratio | median added ms/request | same tokens |",
+             "|---|---|---|---|---|---|",
              f"| {result['in_process_s']} | {result['served_s']} | {result['latency_ratio']} | "
-             f"{result['added_ms_per_request']} | {result['same_tokens']} |", "",
+             f"{result['median_pair_ratio']} | {result['added_ms_per_request']} | {result['same_tokens']} |", "",
              "| clients | requests | seconds | requests/s | completion tok/s |", "|---|---|---|---|---|"]
     lines += [f"| {level['clients']} | {level['requests']} | {level['seconds']} | {level['requests_per_s']} | "
               f"{level['completion_tok_per_s']} |" for level in result["throughput"]]
@@ -166,6 +177,7 @@ def main() -> None:
     parser.add_argument("--method", default="cot", help="a strategy name (greedy ones compare token for token)")
     parser.add_argument("--max-tokens", type=int, default=None, help="the method's max_tokens option")
     parser.add_argument("--questions", type=int, default=8)
+    parser.add_argument("--reps", type=int, default=2, help="timed in-process/served pairs per question")
     parser.add_argument("--clients", type=lambda text: [int(c) for c in text.split(",")], default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=None,
                         help="requests per throughput level (default: max(clients, questions))")
