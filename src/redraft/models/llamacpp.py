@@ -43,7 +43,9 @@ class LlamaCppModel:
         params.model.path = str(path)
         params.n_parallel = parallel
         params.n_ctx = n_ctx_per_slot * parallel
-        threads = threads or min(os.cpu_count() or 2, 8)
+        # REDRAFT_THREADS: fewer threads than cores pays when other processes share the CPU, since
+        # llama.cpp's threads wait on each other at every step and a descheduled one stalls all
+        threads = threads or int(os.environ.get("REDRAFT_THREADS", "0")) or min(os.cpu_count() or 2, 8)
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         params.warmup = False
