@@ -223,3 +223,20 @@ def _wait_for(condition, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not reached in time")
         time.sleep(0.01)
+
+
+def test_quiet_stretches_of_a_stream_get_keepalive_comments_clients_skip(db_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    import redraft.serve.app as serve_app
+
+    monkeypatch.setattr(serve_app, "KEEPALIVE_SECONDS", 0.05)
+    slow = ScriptedModel(responder=answer_42, delay=0.4)
+    with scripted_server(db_path, models={"slow": slow}) as (url, app, store):
+        with httpx.stream("POST", f"{url}/v1/chat/completions", content=_question("cot:slow", stream=True),
+                          timeout=10) as response:
+            raw = response.read().decode()
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        content = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+            model="cot:slow", messages=[{"role": "user", "content": "6*7?"}], stream=True) if c.choices)
+    assert ": keep-alive" in raw and raw.rstrip().endswith("data: [DONE]")
+    assert content == "Six times seven is 42. \\boxed{42}"

@@ -261,7 +261,10 @@ class ChatCompletions:
                           "budget": job.request.budget}}))
             while True:
                 try:
-                    event = await asyncio.wait_for(events.get(), KEEPALIVE_SECONDS)
+                    # not wait_for: in 3.11 it can swallow a cancel that lands as the event arrives,
+                    # and a disconnected client would then keep the method running
+                    async with asyncio.timeout(KEEPALIVE_SECONDS):
+                        event = await events.get()
                 except TimeoutError:
                     await _send_body(send, b": keep-alive\n\n")  # SSE comment: clients skip it
                     continue
