@@ -36,20 +36,25 @@ def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base", default="smollm2-135m", help="built-in model trained and evaluated (hf:BASE)")
     p.add_argument("--sampler", default="smollm2-135m", help="model that samples the train solutions")
-    p.add_argument("--train-problems", type=int, default=120)
+    p.add_argument("--train-problems", type=int, default=100)
     p.add_argument("--train-seed", type=int, default=1)
-    p.add_argument("--heldout-problems", type=int, default=150)
+    p.add_argument("--heldout-problems", type=int, default=100)
     p.add_argument("--heldout-seed", type=int, default=2)
     p.add_argument("--ops", type=int, default=2, help="arithmetic: operations per problem")
     p.add_argument("--k", type=int, default=4, help="samples per train problem")
     p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--max-tokens", type=int, default=192)
     p.add_argument("--per-problem", type=int, default=2, help="at most this many correct solutions per problem")
     p.add_argument("--epochs", type=float, default=2.0)
     p.add_argument("--max-steps", type=int, default=-1)
     p.add_argument("--learning-rate", type=float, default=2e-4)
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for evaluation and training: on a shared 2-core machine one thread was "
+                        "~15x faster than two (OpenMP threads spin against the other processes)")
+    p.add_argument("--keep-truncated", action="store_true",
+                   help="also train on right answers cut off at --max-tokens (plumbing checks only)")
     p.add_argument("--out", default="benchmarks/results/expert_iteration", help="directory for db, data, model")
     p.add_argument("--tiny", action="store_true",
                    help="plumbing check: 3 train / 3 held-out one-operation problems, k=4, 2 training steps")
@@ -95,6 +100,9 @@ def accuracy(store: Store, run: RunInfo) -> dict[str, Any]:
 
 def main() -> None:
     args = parse()
+    import torch
+
+    torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     store = Store(out / "runs.db")
@@ -111,7 +119,8 @@ def main() -> None:
     timings["sample"] = time.perf_counter() - started
 
     export = export_runs(store, [sampled.id], "sft",
-                         ExportOptions(per_problem=args.per_problem, holdout_questions=heldout_questions))
+                         ExportOptions(per_problem=args.per_problem, holdout_questions=heldout_questions,
+                                       keep_truncated=args.keep_truncated))
     data = out / "sft.jsonl"
     write_export(export, data)
     print(f"sampled {args.k} x {args.train_problems} train problems: {export.stats}", flush=True)
@@ -127,7 +136,7 @@ def main() -> None:
     meta = train(TrainOptions(format="sft", data=str(data), base=args.base, output=str(model_dir),
                               epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.learning_rate,
                               batch_size=args.batch_size, lora_r=args.lora_r, lora_alpha=2 * args.lora_r,
-                              max_length=args.max_tokens + 160),
+                              max_length=args.max_tokens + 160, threads=args.threads),
                  say=lambda m: print(m, flush=True))
     timings["train"] = time.perf_counter() - started
 
