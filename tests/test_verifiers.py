@@ -121,12 +121,15 @@ def test_step_judge_first_error_and_targeted_critique() -> None:
     assert "[Step 2] Step 2: 7 * 2 = 15" in model.calls[0].messages[0]["content"]
 
 
-def test_step_judge_skipped_steps_are_neutral_and_aggregate_is_configurable() -> None:
-    model = ScriptedModel(replies=["Step 1: correct\nStep 3: correct\nCritique: none"])
+def test_step_judge_skipped_steps_are_neutral_and_left_out_of_the_aggregate() -> None:
+    model = ScriptedModel(replies=["Step 1: correct\nStep 3: incorrect\nCritique: none"])
     score = run(StepJudgeVerifier(split="lines", aggregate="mean", logprobs=False).score(make_ctx(model), SOLUTION))
-    assert score.steps == (1.0, 0.5, 1.0)
-    assert score.first_error is None and score.feedback is None
-    assert score.value == pytest.approx(2.5 / 3)
+    assert score.steps == (1.0, 0.5, 0.0)
+    assert score.first_error == 2 and "Step 3 looks wrong" in score.feedback
+    assert score.value == pytest.approx(0.5)  # mean of the judged steps 1 and 3
+    unjudged = run(StepJudgeVerifier(split="lines", logprobs=False).score(make_ctx(ScriptedModel(replies=["?"])),
+                                                                            SOLUTION))
+    assert unjudged.value == 0.5 and unjudged.steps == (0.5, 0.5, 0.5)
 
 
 def test_step_judge_soft_step_values_from_logprobs() -> None:

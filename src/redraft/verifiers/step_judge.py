@@ -6,7 +6,8 @@ open, stated here:
 
 - a step's value is P(correct) at its verdict word when the backend returns log-probabilities
   (renormalised over correct/incorrect among the top alternatives), else the parsed verdict
-  (1.0 / 0.0); a step the judge skipped gets 0.5 (no evidence);
+  (1.0 / 0.0); a step the judge skipped gets 0.5 (no evidence) and is left out of the aggregate
+  (small judges often merge or skip the last steps; counting them as 0.5 would cap every ``min``);
 - the first error is the first step whose value is below 0.5;
 - the outcome value aggregates the step values with ``aggregate``: ``min`` (default, the usual PRM
   reduction: a solution is as good as its worst step), ``mean``, ``last`` or ``prod``;
@@ -101,11 +102,12 @@ class StepJudgeVerifier(Verifier):
                                      max_tokens=self.max_tokens, logprobs=self.logprobs,
                                      top_logprobs=self.top_logprobs if self.logprobs else 0, label="step_judge")
         verdicts = parse_step_verdicts(reply.text, len(steps))
-        values = []
+        values, judged = [], []
         for index in range(len(steps)):
             if index not in verdicts:
                 values.append(0.5)
                 continue
+            judged.append(index)
             correct, at = verdicts[index]
             probability = verdict_probability(reply.logprobs, reply.text, at, POSITIVE, NEGATIVE)
             values.append(probability if probability is not None else (1.0 if correct else 0.0))
@@ -117,4 +119,5 @@ class StepJudgeVerifier(Verifier):
                 feedback += f"\nCritique: {critique}"
         else:
             feedback = critique
-        return Score(aggregate(values, self.aggregate), tuple(values), first_error, feedback)
+        value = aggregate([values[i] for i in judged], self.aggregate) if judged else 0.5
+        return Score(value, tuple(values), first_error, feedback)
