@@ -15,6 +15,7 @@ from redraft.models.scripted import ScriptedModel
 from redraft.strategies import moves
 from redraft.strategies.base import STRATEGIES, Strategy, register_strategy
 from redraft.tasks.arithmetic import ArithmeticTask
+from redraft.verifiers import make_verifier
 
 TEST_REFINE = "report_test_refine"
 
@@ -54,7 +55,7 @@ class TestRefine(Strategy):
     Options = TestRefineOptions
 
     async def solve(self, ctx: SolveContext) -> Result:
-        verifier = moves.named_verifier(self.options.verifier)
+        verifier = make_verifier(self.options.verifier)
         [draft] = await moves.sample(ctx, 1, temperature=0.0)
         [score] = await moves.score_all(ctx, verifier, [draft])
         moves.note_round(ctx, 0, [draft], [score], decision="draft")

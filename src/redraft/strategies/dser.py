@@ -35,12 +35,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..context import Result, SolveContext
+from ..verifiers import make_verifier
 from ..verifiers.base import Score, Verifier
 from .base import Strategy, register_strategy
 from .moves import (
     Candidate,
     gather_within_budget,
-    named_verifier,
     note_final,
     note_round,
     refine,
@@ -77,7 +77,7 @@ class Dser(Strategy):
         opts = self.options
         if opts.chains < 1 or opts.iterations < 0:
             raise ValueError("dser needs chains >= 1 and iterations >= 0")
-        verifier = named_verifier(opts.verifier)
+        verifier = make_verifier(opts.verifier)
         chains = await sample(ctx, opts.chains, temperature=opts.temperature, max_tokens=opts.max_tokens)
         frozen = [False] * len(chains)
         note_round(ctx, 0, chains, decision="evolve", answer=vote(ctx, chains).answer)

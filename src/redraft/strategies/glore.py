@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from ..accounting import BudgetExhausted
 from ..context import Result, SolveContext
 from ..steps import split_steps
+from ..verifiers import make_verifier
 from ..verifiers.base import Score, Verifier
 from .base import Strategy, register_strategy
 from .moves import (
@@ -45,7 +46,6 @@ from .moves import (
     gather_within_budget,
     global_refine,
     local_refine,
-    named_verifier,
     note_final,
     note_round,
     sample,
@@ -94,8 +94,8 @@ class Glore(Strategy):
         opts = self.options
         if opts.refiners not in REFINER_CHOICES:
             raise ValueError(f"glore: refiners={opts.refiners!r}: choose one of {', '.join(REFINER_CHOICES)}")
-        outcome = named_verifier(opts.outcome_verifier)
-        stepwise = named_verifier(opts.step_verifier) if opts.refiners != "global" else None
+        outcome = make_verifier(opts.outcome_verifier)
+        stepwise = make_verifier(opts.step_verifier) if opts.refiners != "global" else None
         [draft] = await sample(ctx, 1, temperature=opts.draft_temperature, max_tokens=opts.max_tokens)
         try:
             draft_score = await outcome.score(ctx, draft.text)

@@ -35,13 +35,13 @@ from dataclasses import dataclass
 
 from ..accounting import BudgetExhausted
 from ..context import Result, SolveContext
+from ..verifiers import make_verifier
 from ..verifiers.base import Score, Verifier
 from .base import Strategy, register_strategy
 from .moves import (
     Candidate,
     final_instruction,
     gather_within_budget,
-    named_verifier,
     note_final,
     note_round,
     sample,
@@ -89,7 +89,7 @@ class Hsr(Strategy):
             raise ValueError(f"hsr: final={opts.final!r}: choose one of {', '.join(FINAL_CHOICES)}")
         if opts.n < 2:
             raise ValueError("hsr needs n >= 2 (an anchor needs peers)")
-        verifier = named_verifier(opts.verifier)
+        verifier = make_verifier(opts.verifier)
         candidates = await sample(ctx, opts.n, temperature=opts.temperature, max_tokens=opts.max_tokens)
         found, exhausted = await gather_within_budget([verifier.score(ctx, c.text) for c in candidates])
         if exhausted:

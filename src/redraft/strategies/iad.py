@@ -34,13 +34,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..context import Result, SolveContext
+from ..verifiers import make_verifier
 from ..verifiers.base import Score, Verifier
 from .base import Strategy, register_strategy
 from .moves import (
     Candidate,
     final_instruction,
     gather_within_budget,
-    named_verifier,
     note_final,
     note_round,
     sample,
@@ -101,7 +101,7 @@ class Iad(Strategy):
         opts = self.options
         if min(opts.n, opts.beam, opts.pool_size) < 1 or opts.rounds < 0:
             raise ValueError("iad needs n, beam, pool_size >= 1 and rounds >= 0")
-        verifier = named_verifier(opts.verifier)
+        verifier = make_verifier(opts.verifier)
         drafts = await sample(ctx, opts.n, temperature=opts.temperature, max_tokens=opts.max_tokens)
         scores, exhausted = await gather_within_budget([verifier.score(ctx, c.text) for c in drafts])
         if exhausted and all(s is None for s in scores):

@@ -44,12 +44,12 @@ from dataclasses import dataclass
 
 from ..accounting import BudgetExhausted
 from ..context import Result, SolveContext
+from ..verifiers import make_verifier
 from ..verifiers.base import Score, Verifier
 from .base import Strategy, register_strategy
 from .moves import (
     Candidate,
     gather_within_budget,
-    named_verifier,
     note_final,
     note_round,
     refine,
@@ -107,8 +107,8 @@ class Magicore(Strategy):
         opts = self.options
         if opts.k < 1 or opts.refine_top < 1 or opts.max_rounds < 0:
             raise ValueError("magicore needs k >= 1, refine_top >= 1 and max_rounds >= 0")
-        outcome = named_verifier(opts.outcome_verifier)
-        stepwise = named_verifier(opts.step_verifier)
+        outcome = make_verifier(opts.outcome_verifier)
+        stepwise = make_verifier(opts.step_verifier)
         pool = await sample(ctx, opts.k, temperature=opts.temperature, max_tokens=opts.max_tokens)
         round_done = 0
         try:

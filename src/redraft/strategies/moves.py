@@ -299,32 +299,6 @@ async def self_check(ctx: SolveContext, candidate: Candidate, *, role: str = "re
     return text, parse_verdict(text)
 
 
-class OracleCheck(Verifier):
-    """The answer key as a verifier (ctx.oracle): for ceiling experiments only, and labelled as such.
-
-    Used when no ``oracle`` verifier is registered; the run must have been created as an oracle run."""
-
-    name = "oracle"
-    uses_oracle = True
-
-    async def score(self, ctx: SolveContext, solution: str) -> Score:
-        if ctx.oracle is None:
-            raise ValueError("the oracle verifier needs an oracle run (ctx.oracle is not set)")
-        return Score(1.0 if ctx.oracle(solution) else 0.0, feedback=None)
-
-
-def named_verifier(name: str, **options: Any) -> Verifier:
-    """``make_verifier(name)``, with the oracle available even before a registered one exists."""
-    from ..verifiers import VERIFIERS, make_verifier
-    from ..verifiers.base import load_builtins
-
-    load_builtins()
-    if name == "oracle" and name not in VERIFIERS:
-        return OracleCheck()
-    return make_verifier(name, **options)
-
-
-
 def text_for_answer(ctx: SolveContext, candidates: Sequence[Candidate], answer: str | None,
                     scores: Sequence[Score | float | None] | None = None) -> str:
     """The text to show for a voted answer: the best-scored candidate that gave it (ties: the earliest)."""

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 from ..accounting import BudgetExhausted
 from ..context import Result, SolveContext
+from ..verifiers import make_verifier
 from ..voting import VOTE_METHODS, mean_token_entropy
 from . import moves
 from .base import Strategy, StrategyError, register_strategy
@@ -194,7 +195,7 @@ class ParallelDistillRefine(Strategy):
         method, verifier_name = self.vote_method()
         scores = None
         if method == "verifier":
-            verifier = moves.named_verifier(verifier_name)
+            verifier = make_verifier(verifier_name)
             scores = [s.value for s in await moves.score_all(ctx, verifier, outputs)]
         return moves.vote_with(ctx, outputs, method, scores=scores, entropies=entropies), scores
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from ..accounting import BudgetExhausted
 from ..context import Result, SolveContext
+from ..verifiers import make_verifier
 from ..verifiers.base import Verifier
 from . import moves
 from .base import Strategy, StrategyError, register_strategy
@@ -65,7 +66,7 @@ class SelfRefine(Strategy):
             raise StrategyError(f"self_refine: select must be one of {', '.join(SELECTIONS)}, not {opts.select!r}")
         if opts.rounds < 0:
             raise StrategyError("self_refine: rounds must be >= 0")
-        verifier = moves.named_verifier(opts.verifier) if opts.verifier else None
+        verifier = make_verifier(opts.verifier) if opts.verifier else None
 
         [current] = await moves.sample(ctx, 1, temperature=opts.temperature, max_tokens=opts.max_tokens)
         history: list[tuple[Candidate, float | None]] = []  # every solution, with its score once known

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from ..accounting import BudgetExhausted
 from ..context import Result, SolveContext
 from ..models.base import Message
+from ..verifiers import make_verifier
 from . import moves
 from .base import Strategy, StrategyError, register_strategy
 from .moves import Candidate
@@ -75,7 +76,7 @@ class TryAgain(Strategy):
             raise StrategyError(f"try_again: select must be one of {', '.join(SELECTIONS)}, not {opts.select!r}")
         if opts.rounds < 0 or opts.max_resamples < 0:
             raise StrategyError("try_again: rounds and max_resamples must be >= 0")
-        verifier = moves.named_verifier(opts.verifier)
+        verifier = make_verifier(opts.verifier)
         oracle = verifier.uses_oracle
         if oracle and ctx.oracle is None:
             raise StrategyError("try_again: verifier=oracle needs an oracle run (the answer key is not available)")
