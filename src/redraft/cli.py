@@ -99,8 +99,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
                           settings=settings, problem_ids=[p.id for p in problems])
             run = store.find_latest(config) if args.resume == "latest" else None
             if run is None:
-                uses_oracle = any("oracle" in name for name in strategy.verifier_names())
-                run = store.create_run(model=model_name, uses_oracle=uses_oracle, **config)
+                run = store.create_run(model=model_name, uses_oracle=strategy.uses_oracle(), **config)
         elif run.model_identity != model.identity:
             raise UsageError(f"run {run.id} used {run.model_identity}, but {model_name} is {model.identity}")
         done = len(store.done_problem_ids(run.id))

@@ -436,8 +436,7 @@ class ExperimentRunner:
                       problem_ids=[p.id for p in problems])
         run = self.store.find_latest(config)
         if run is None:
-            uses_oracle = any("oracle" in name for name in strategy.verifier_names())
-            run = self.store.create_run(model=cell.model, uses_oracle=uses_oracle, **config)
+            run = self.store.create_run(model=cell.model, uses_oracle=strategy.uses_oracle(), **config)
         link_run(self.store, self.spec.name, run, cell)
         done = len(self.store.done_problem_ids(run.id))
         if done < len(run.problem_ids):

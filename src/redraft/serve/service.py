@@ -21,7 +21,6 @@ from ..models.base import Completion, Message, Model
 from ..store import ProblemRecord, RunInfo
 from ..strategies import Strategy, StrategyError, make_strategy, options_of
 from ..tasks.base import Problem, TaskView
-from ..verifiers.base import VERIFIERS
 from .errors import bad_request
 from .protocol import ChatRequest
 from .records import ServedRuns
@@ -104,9 +103,7 @@ class RefinementService:
             strategy = make_strategy(request.name.method, request.options)
         except (StrategyError, TypeError, ValueError) as exc:
             raise bad_request(str(exc), "invalid_method_options", "model") from None
-        uses_oracle = any("oracle" in name or getattr(VERIFIERS.get(name), "uses_oracle", False)
-                          for name in strategy.verifier_names())
-        if uses_oracle:
+        if strategy.uses_oracle():
             raise bad_request("the oracle verifier needs an answer key, and a served question has none",
                               "invalid_method_options", "model")
         backend = self.models[request.name.backend]

@@ -36,6 +36,14 @@ class Strategy(ABC):
         """Verifiers this configuration uses (so a run can say whether the oracle was one)."""
         return [v for k, v in dataclasses.asdict(self.options).items() if k.endswith("verifier") and v]
 
+    def uses_oracle(self) -> bool:
+        """Whether any verifier of this configuration reads the answer key (its runs are labelled)."""
+        from ..verifiers.base import VERIFIERS, load_builtins
+
+        load_builtins()
+        return any("oracle" in spec or getattr(VERIFIERS.get(spec), "uses_oracle", False)
+                   for spec in self.verifier_names())
+
 
 STRATEGIES: dict[str, type[Strategy]] = {}
 
