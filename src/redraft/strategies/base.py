@@ -11,6 +11,7 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar, get_type_hints
 
 from ..context import Result, SolveContext
+from ..options import coerce_text
 
 
 class StrategyError(ValueError):
@@ -59,19 +60,9 @@ def _coerce(name: str, value: Any, kind: Any) -> Any:
     if not isinstance(value, str):
         return value
     try:
-        if kind is bool:
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if kind is int:
-            return int(value)
-        if kind is float:
-            return float(value)
-    except ValueError:
-        raise StrategyError(f"option {name}={value!r} is not a valid {kind.__name__}") from None
-    return value
+        return coerce_text(value, kind)
+    except ValueError as exc:
+        raise StrategyError(f"option {name}={value!r} is {exc}") from None
 
 
 def make_strategy(name: str, options: dict[str, Any] | None = None) -> Strategy:

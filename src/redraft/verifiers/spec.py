@@ -22,10 +22,10 @@ Every malformed spec fails with one ``SpecError`` line saying what and where.
 from __future__ import annotations
 
 import inspect
-import types
 import typing
 from typing import Any
 
+from ..options import coerce_text
 from .base import VERIFIERS, Verifier, load_builtins
 
 
@@ -85,26 +85,10 @@ def parse_spec(spec: str) -> tuple[str, list[tuple[str, str]]]:
 
 def coerce(name: str, key: str, value: str, kind: Any) -> Any:
     """Convert a spec value to the option's annotated type (bool, int, float; else the string)."""
-    origin = typing.get_origin(kind)
-    if origin is typing.Union or origin is types.UnionType:
-        kinds = [k for k in typing.get_args(kind) if k is not type(None)]
-        if value.lower() == "none" and len(kinds) < len(typing.get_args(kind)):
-            return None
-        kind = kinds[0] if len(kinds) == 1 else str
     try:
-        if kind is bool:
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if kind is int:
-            return int(value)
-        if kind is float:
-            return float(value)
-    except ValueError:
-        raise SpecError(f"verifier {name}: option {key}={value!r} is not a valid {kind.__name__}") from None
-    return value
+        return coerce_text(value, kind)
+    except ValueError as exc:
+        raise SpecError(f"verifier {name}: option {key}={value!r} is {exc}") from None
 
 
 def option_types(cls: type[Verifier]) -> dict[str, Any]:
