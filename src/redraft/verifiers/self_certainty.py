@@ -13,7 +13,8 @@ Three signals per candidate, from the per-token top-k log-probabilities of its o
 ``signal`` picks which one becomes ``Score.value``, each mapped monotonically into [0, 1] (so
 rankings and AUROC are those of the raw signal): ``logprob`` -> exp(mean log-prob), the geometric
 mean token probability; ``entropy`` -> 1 - mean entropy / log k; ``self_certainty`` ->
-1 - exp(-KL). The feedback line carries all three raw numbers.
+KL / (1 + KL) (1 - exp(-KL) would saturate: peaked top-10 distributions give KL of 5-7 nats).
+The feedback line carries all three raw numbers.
 
 Where the logprobs come from (a verifier only gets the candidate's text, and a chat-completions
 API cannot re-score a given text):
@@ -27,7 +28,9 @@ API cannot re-score a given text):
    the original sample, under this verifier's role. It is only used if the replay reproduces the
    text exactly; if not (a backend that does not reproduce seeded samples), the score is 0.5 (no
    evidence) and a "certainty_replay_mismatch" event goes in the trace, so the failure is counted,
-   never hidden.
+   never hidden. Measured: llama.cpp with parallel slots reproduced a lone seeded sample, but only
+   2 of 8 samples of an n=8 call (batch composition changes the numerics), so replay is a fallback;
+   record the logprobs at sampling time wherever the strategy can.
 
 ``source``: ``auto`` (recorded, else replay), ``recorded`` (never spend calls) or ``replay``.
 """
@@ -65,7 +68,7 @@ class Certainty:
             return math.exp(self.mean_logprob)
         if signal == "entropy":
             return 1.0 - self.mean_entropy / math.log(self.top_k) if self.top_k > 1 else 0.5
-        return 1.0 - math.exp(-self.self_certainty)
+        return self.self_certainty / (1.0 + self.self_certainty)
 
     def describe(self) -> str:
         return (f"mean logprob {self.mean_logprob:.3f}, mean entropy {self.mean_entropy:.3f} nats, "
