@@ -106,8 +106,12 @@ def test_isolation_report_is_structured():
 
 @pytest.fixture
 def outside():
-    """A path outside the sandbox and outside /tmp (which the sandbox may replace with a private one)."""
-    path = Path(__file__).parent / f".sandbox-escape-{os.getpid()}.txt"
+    """A path outside the sandbox and outside /tmp (the sandbox may give a run a private, writable /tmp,
+    so a checkout under /tmp, as in a CI clone, is not "outside")."""
+    base = Path(__file__).resolve().parent
+    if base.is_relative_to("/tmp"):
+        base = Path("/var/cache")
+    path = base / f".sandbox-escape-{os.getpid()}.txt"
     yield path
     path.unlink(missing_ok=True)
 

@@ -30,7 +30,8 @@ from .tasks import TASKS, Problem, TaskError, load_task
 from .tasks.arithmetic import ArithmeticTask
 
 console = Console(stderr=True)
-out = Console()
+# piped output gets room for the whole table rather than rich's 80-column default
+out = Console(width=None if sys.stdout.isatty() else 160)
 
 
 class UsageError(Exception):
