@@ -2,6 +2,7 @@
 
 Usage: python benchmarks/decode_throughput.py --model qwen2.5-coder-1.5b [--n 8] [--tokens 192] [--reps 2]
 Prints one JSON line: tokens/s of each mode and their ratio, measured in the same process.
+``--table FILE.jsonl`` prints the stored lines as a Markdown table instead.
 """
 
 from __future__ import annotations
@@ -39,13 +40,26 @@ async def measure(model_name: str, n: int, tokens: int, reps: int) -> dict:
             "ratio": round(together / single, 2), "cpus": os.cpu_count(), "machine": platform.machine()}
 
 
+def table(path: str) -> str:
+    rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+    lines = ["| model | n | max tokens | reps | 1 stream tok/s | n together tok/s | ratio |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['n']} | {r['max_tokens']} | {r['reps']} | {r['single_tok_s']} | "
+              f"{r['together_tok_s']} | {r['ratio']}x |" for r in rows]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--table", metavar="FILE.jsonl", help="print stored measurements as Markdown")
     parser.add_argument("--model", default="qwen2.5-coder-1.5b")
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--tokens", type=int, default=192)
     parser.add_argument("--reps", type=int, default=2)
     args = parser.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
     print(json.dumps(asyncio.run(measure(args.model, args.n, args.tokens, args.reps))))
 
 
