@@ -5,6 +5,11 @@ compiles for ~6 minutes here, on every fresh CI machine), and it embeds llama.cp
 loop, so requests issued from several threads are decoded together in parallel slots with
 continuous batching: the way to get more tokens/s from n samples on 2 cores.
 
+Every request is streamed from llama.cpp into a callback, even though callers get whole
+completions: the callback is the only way to stop a decode midway, so a cancelled caller (a
+served client that disconnected, a run that was interrupted) frees its slot at the next token
+instead of decoding to ``max_tokens`` for nobody.
+
 n > 1 is served as n concurrent single requests (seeds ``seed``, ``seed+1``, ...): a single
 request with ``n=8`` is decoded one choice after another and reports the usage of one choice,
 while concurrent slots batch the decode and give exact per-sample token counts. The shared
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -59,12 +65,15 @@ class LlamaCppModel:
         self._threads = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="llamacpp")
         self._slots = asyncio.Semaphore(parallel)
         self._closed = False
+        self.in_flight = 0  # decodes running in llama.cpp right now (a cancelled one leaves at its next token)
 
-    def _request(self, messages: list[Message], params: GenerationParams) -> Completion:
+    def _request(self, messages: list[Message], params: GenerationParams, cancel: threading.Event) -> Completion:
         body: dict[str, Any] = {
             "messages": messages,
             "max_tokens": params.max_tokens,
             "temperature": params.temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
         }
         if params.stop:
             body["stop"] = list(params.stop)
@@ -73,28 +82,36 @@ class LlamaCppModel:
         if params.logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = max(params.top_logprobs, 1)
+        reply = _StreamedReply(cancel)
         started = time.perf_counter()
+        self.in_flight += 1
         try:
-            reply = self._server.handle_chat_completions(body)
+            self._server.handle_chat_completions(body, reply.take)
         except ValueError as exc:
             raise ModelError(f"llama.cpp refused the request: {exc}") from exc
+        finally:
+            self.in_flight -= 1
         seconds = time.perf_counter() - started
-        if "error" in reply:
-            raise ModelError(f"llama.cpp error: {reply['error']}")
-        choice = reply["choices"][0]
-        usage = reply.get("usage", {})
+        if reply.error is not None:
+            raise ModelError(f"llama.cpp error: {reply.error}")
         return Completion(
-            text=choice["message"].get("content") or "",
-            finish_reason=choice.get("finish_reason") or "stop",
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
+            text="".join(reply.text),
+            finish_reason=reply.finish_reason or ("cancelled" if cancel.is_set() else "stop"),
+            prompt_tokens=int(reply.usage.get("prompt_tokens", 0)),
+            completion_tokens=int(reply.usage.get("completion_tokens", 0)),
             seconds=seconds,
-            logprobs=_logprobs(choice) if params.logprobs else None,
+            logprobs=_logprobs(reply.logprobs) if params.logprobs else None,
         )
 
     async def _one(self, messages: list[Message], params: GenerationParams) -> Completion:
+        cancel = threading.Event()
         async with self._slots:
-            return await asyncio.get_running_loop().run_in_executor(self._threads, self._request, messages, params)
+            loop = asyncio.get_running_loop()
+            try:
+                return await loop.run_in_executor(self._threads, self._request, messages, params, cancel)
+            except asyncio.CancelledError:
+                cancel.set()  # the decode thread sees it at its next token and releases the slot
+                raise
 
     async def generate(self, messages: list[Message], params: GenerationParams) -> list[Completion]:
         if self._closed:
@@ -110,10 +127,35 @@ class LlamaCppModel:
         del server  # the destructor stops llama.cpp's loop and frees the weights
 
 
-def _logprobs(choice: dict[str, Any]) -> list[TokenLogprob] | None:
-    content = (choice.get("logprobs") or {}).get("content")
-    if content is None:
-        return None
+class _StreamedReply:
+    """Collects llama.cpp's streamed chunks into one completion; asks it to stop once cancelled."""
+
+    def __init__(self, cancel: threading.Event) -> None:
+        self.cancel = cancel
+        self.text: list[str] = []
+        self.logprobs: list[dict[str, Any]] = []
+        self.finish_reason: str | None = None
+        self.usage: dict[str, Any] = {}
+        self.error: Any = None
+
+    def take(self, chunk: Any) -> bool:
+        """Called by llama.cpp for every chunk; returning True stops the decode."""
+        if not isinstance(chunk, dict) or "error" in chunk or chunk.get("type") == "server_error":
+            self.error = chunk.get("error", chunk) if isinstance(chunk, dict) else chunk
+            return True
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                self.text.append(delta["content"])
+            self.logprobs.extend((choice.get("logprobs") or {}).get("content") or ())
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        return self.cancel.is_set()
+
+
+def _logprobs(content: list[dict[str, Any]]) -> list[TokenLogprob]:
     return [
         TokenLogprob(
             token=item.get("token", ""),
