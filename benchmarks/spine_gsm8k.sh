@@ -20,5 +20,6 @@ run() { $REDRAFT run --task gsm8k --data "$DATA" --db "$DB" --resume --quiet "$@
 run --model qwen2.5-coder-0.5b --strategy cot --limit 100 --concurrency 4
 run --model qwen2.5-coder-0.5b --strategy self_consistency --n 8 --limit "${SC_LIMIT_05:-50}" --concurrency 1
 run --model qwen2.5-coder-1.5b --strategy cot --limit 100 --concurrency 4
-run --model qwen2.5-coder-1.5b --strategy self_consistency --n 8 --limit "${SC_LIMIT_15:-20}" --concurrency 1
+# certainty=10: the samples carry their self-certainty, so benchmarks/verifier_quality.py reuses them whole
+run --model qwen2.5-coder-1.5b --strategy self_consistency --n 8 -o certainty=10 --limit "${SC_LIMIT_15:-20}" --concurrency 1
 $PY benchmarks/summarize_runs.py --db "$DB" --title "GSM8K dev split (train.jsonl), problems from 0" > "$OUT/spine_gsm8k.md"

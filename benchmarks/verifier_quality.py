@@ -3,7 +3,8 @@
 1. Candidates: 8 sampled solutions per problem, stored once. Reused from any stored
    self-consistency run of the same model, task data and n (e.g. the spine benchmark's runs in
    benchmarks/spine.db); problems no stored run covers are sampled with ``redraft run --strategy
-   self_consistency`` into ``--db`` (resumable, same seeds as any other run with --seed 0).
+   self_consistency -o certainty=10`` into ``--db`` (resumable, same seeds as any other run with
+   --seed 0), which records each sample's self-certainty so ``self_certainty`` needs no replay.
 2. Every candidate is scored by every verifier spec (``--verifier``, repeatable; the grammar of
    ``redraft.verifiers.spec``). Each (problem, verifier) pair gets its own context, whose trace
    holds the problem's stored sample calls (so ``rollout`` finds the consensus and
@@ -65,7 +66,7 @@ VERIFIER_ROLES_EXCLUDED = {"solver"}  # a verifier's cost is every role but the 
 class ProblemSamples:
     problem: Problem
     texts: list[str]
-    calls: list[dict[str, Any]]  # the stored solver sample calls (for the verifiers' trace)
+    calls: list[dict[str, Any]]  # the stored solver sample calls, and certainty notes (the verifiers' trace)
     run_id: str
 
 
@@ -85,7 +86,10 @@ def stored_samples(db: Path, model: str, data: str, n: int, wanted: set[str]) ->
                     continue
                 calls = [e for e in record.trace if e.get("type") == "call" and e.get("role") == "solver"]
                 if sum(len(c["outputs"]) for c in calls) >= n:
-                    found[record.problem_id] = (calls, run.id)
+                    # a run sampled with certainty=k noted each sample's self-certainty: self_certainty
+                    # then reads it instead of replaying the sample
+                    notes = [e for e in record.trace if e.get("type") == "certainty"]
+                    found[record.problem_id] = (calls + notes, run.id)
     finally:
         store.close()
     return found
@@ -103,6 +107,7 @@ def gather_candidates(args: argparse.Namespace, task: Task) -> list[ProblemSampl
         say(f"sampling {len(missing)} problem(s) with self_consistency n={args.n} into {args.db}")
         command = [str(REPO / ".venv/bin/redraft"), "run", "--task", args.task, "--data", args.data,
                    "--db", args.db, "--model", args.model, "--strategy", "self_consistency", "--n", str(args.n),
+                   "-o", "certainty=10",
                    "--ids", ",".join(p.id for p in missing), "--concurrency", "1", "--resume", "--quiet"]
         subprocess.run(command, check=True)
         for pid, value in stored_samples(Path(args.db), args.model, args.data, args.n, wanted - set(found)).items():
@@ -112,7 +117,7 @@ def gather_candidates(args: argparse.Namespace, task: Task) -> list[ProblemSampl
         if problem.id not in found:
             raise SystemExit(f"no stored samples for problem {problem.id}")
         calls, run_id = found[problem.id]
-        texts = [t for c in calls for t in c["outputs"]][: args.n]
+        texts = [t for c in calls if c.get("type") == "call" for t in c["outputs"]][: args.n]
         out.append(ProblemSamples(problem, texts, calls, run_id))
     return out
 

@@ -70,3 +70,28 @@ def test_unknown_strategy_and_option_are_clear_errors():
         make_strategy("cot", {"wrong": 1})
     with pytest.raises(StrategyError, match="not a valid int"):
         make_strategy("self_consistency", {"n": "many"})
+
+
+def test_self_consistency_can_record_certainty_for_a_later_self_certainty_score():
+    from redraft.verifiers.self_certainty import SelfCertaintyVerifier
+
+    answers = ["so \\boxed{7}", "then \\boxed{5}", "thus \\boxed{7}"]
+    model = ScriptedModel(responder=lambda m, p, i: answers[i])
+    result, ctx, _ = solve(make_strategy("self_consistency", {"n": 3, "certainty": 4}), model)
+    assert model.calls[0].params.logprobs and model.calls[0].params.top_logprobs == 4
+    assert len([e for e in ctx.trace if e["type"] == "certainty"]) == 3
+    calls_before = len(model.calls)
+    score = asyncio.run(SelfCertaintyVerifier(source="recorded").score(ctx, "then \\boxed{5}"))
+    assert 0.0 <= score.value <= 1.0 and len(model.calls) == calls_before  # read from the trace, no call
+    with pytest.raises(StrategyError, match="certainty must be 0"):
+        make_strategy("self_consistency", {"certainty": 1})
+
+
+def test_best_of_n_with_self_certainty_scores_from_its_own_sampling():
+    model = ScriptedModel(responder=lambda m, p, i: ["a b \\boxed{3}", "c \\boxed{4}"][i])
+    result, ctx, _ = solve(make_strategy("best_of_n", {"n": 2, "verifier": "self_certainty"}), model)
+    assert len(model.calls) == 1 and model.calls[0].params.top_logprobs == 10  # no replay calls
+    assert result.answer in ("3", "4")
+    plain = ScriptedModel(responder=lambda m, p, i: "\\boxed{3}")
+    solve(make_strategy("best_of_n", {"n": 2, "verifier": "judge"}), plain)
+    assert not plain.calls[0].params.logprobs

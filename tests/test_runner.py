@@ -5,7 +5,7 @@ import asyncio
 from redraft.models.scripted import ScriptedModel
 from redraft.runner import execute_run, summarize
 from redraft.store import Store
-from redraft.strategies import make_strategy, options_of
+from redraft.strategies import default_options, make_strategy, options_of
 from redraft.tasks.arithmetic import ArithmeticTask
 
 
@@ -72,3 +72,19 @@ def test_resume_solves_only_what_is_missing(db_path):
                             (run.id,)).fetchall()
     assert sorted(r[0] for r in rows) == [p.id for p in task.problems()] and all(r[1] == 1 for r in rows)
     assert summarize(store, run).problems == 6
+
+
+def test_a_run_made_before_an_option_existed_still_resumes_as_the_same_experiment(db_path):
+    task = ArithmeticTask(count=3)
+    store = Store(db_path)
+    strategy = make_strategy("self_consistency", {"n": 4})
+    old_options = {k: v for k, v in options_of(strategy).items() if k != "certainty"}  # as stored before
+    old = store.create_run(task="arithmetic", task_options={}, strategy=strategy.name, strategy_options=old_options,
+                           model="scripted", model_identity="scripted", settings={},
+                           problem_ids=[p.id for p in task.problems()], uses_oracle=False)
+    config = dict(task="arithmetic", task_options={}, strategy=strategy.name, strategy_options=options_of(strategy),
+                  model_identity="scripted", settings={}, problem_ids=[p.id for p in task.problems()])
+    assert store.find_latest(config) is None  # exact match alone would orphan the old run
+    assert store.find_latest(config, default_options(strategy)).id == old.id
+    changed = dict(config, strategy_options=dict(options_of(strategy), certainty=5))
+    assert store.find_latest(changed, default_options(strategy)) is None  # a non-default value is another run

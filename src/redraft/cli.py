@@ -25,7 +25,7 @@ from .models import BUILTIN_MODELS, DEFAULT_MODEL, ModelError, load_model
 from .models.base import Model
 from .runner import RunSummary, execute_run, solve_one, summarize
 from .store import Store
-from .strategies import STRATEGIES, StrategyError, load_builtins, make_strategy, options_of
+from .strategies import STRATEGIES, StrategyError, default_options, load_builtins, make_strategy, options_of
 from .tasks import TASKS, Problem, TaskError, load_task
 from .tasks.arithmetic import ArithmeticTask
 
@@ -98,7 +98,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
             config = dict(task=args.task, task_options=task_options, strategy=strategy.name,
                           strategy_options=options_of(strategy), model_identity=model.identity,
                           settings=settings, problem_ids=[p.id for p in problems])
-            run = store.find_latest(config) if args.resume == "latest" else None
+            run = store.find_latest(config, default_options(strategy)) if args.resume == "latest" else None
             if run is None:
                 run = store.create_run(model=model_name, uses_oracle=strategy.uses_oracle(), **config)
         elif run.model_identity != model.identity:

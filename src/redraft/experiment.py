@@ -422,7 +422,7 @@ class ExperimentRunner:
 
     async def _run_cell(self, cell: Cell, model: Any) -> RunInfo:
         from .runner import execute_run
-        from .strategies import make_strategy, options_of
+        from .strategies import default_options, make_strategy, options_of
 
         task = self._task(cell.task)
         strategy = make_strategy(cell.strategy, cell.options)
@@ -434,7 +434,7 @@ class ExperimentRunner:
         config = dict(task=cell.task.name, task_options=cell.task.options, strategy=strategy.name,
                       strategy_options=options_of(strategy), model_identity=model.identity, settings=settings,
                       problem_ids=[p.id for p in problems])
-        run = self.store.find_latest(config)
+        run = self.store.find_latest(config, default_options(strategy))
         if run is None:
             run = self.store.create_run(model=cell.model, uses_oracle=strategy.uses_oracle(), **config)
         link_run(self.store, self.spec.name, run, cell)

@@ -143,10 +143,16 @@ class Store:
     def list_runs(self) -> list[RunInfo]:
         return [_run_from_row(row) for row in self.db.execute("SELECT * FROM runs ORDER BY created")]
 
-    def find_latest(self, config: dict[str, Any]) -> RunInfo | None:
-        """The newest run of exactly this configuration, finished or not."""
+    def find_latest(self, config: dict[str, Any], option_defaults: dict[str, Any] | None = None) -> RunInfo | None:
+        """The newest run of exactly this configuration, finished or not.
+
+        ``option_defaults`` (the strategy's default options) fill options a stored run lacks, so a run
+        made before an option was added still resumes as the same experiment."""
         for run in reversed(self.list_runs()):
-            if run.config == config:
+            stored = run.config
+            if option_defaults:
+                stored["strategy_options"] = {**option_defaults, **stored["strategy_options"]}
+            if stored == config:
                 return run
         return None
 

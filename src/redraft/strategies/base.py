@@ -80,8 +80,17 @@ def make_strategy(name: str, options: dict[str, Any] | None = None) -> Strategy:
         known = ", ".join(sorted(fields)) or "none"
         raise StrategyError(f"strategy {name} has no option {', '.join(sorted(unknown))} (its options: {known})")
     values = {key: _coerce(key, value, hints.get(key)) for key, value in options.items()}
-    return cls(cls.Options(**values))
+    try:
+        built = cls.Options(**values)
+    except ValueError as exc:  # an Options.__post_init__ that refuses a value
+        raise StrategyError(f"strategy {name}: {exc}") from None
+    return cls(built)
 
 
 def options_of(strategy: Strategy) -> dict[str, Any]:
     return dataclasses.asdict(strategy.options)
+
+
+def default_options(strategy: Strategy) -> dict[str, Any]:
+    """The options this strategy would have with none given."""
+    return dataclasses.asdict(type(strategy).Options())
