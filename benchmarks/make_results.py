@@ -73,12 +73,31 @@ def db_section(path: Path, section: dict[str, Any]) -> str:
     store = Store(path)
     if not store.list_runs():
         return f"## {title}\n\n" + _not_run(f"`{_shown(path)}`", section.get("reproduce"))
-    report = build_report(store, baseline=section.get("baseline"), title=title)
+    report = build_report(store, baseline=section.get("baseline"), title=title, run_ids=covering_runs(store))
     report.db_path = _shown(path)
     text = render_markdown(report, stamp=False)
     if section.get("reproduce"):
         text += f"\nReproduce: `{section['reproduce']}`.\n"
     return text
+
+
+def covering_runs(store: Store) -> list[str]:
+    """Every run but those another run of the same method covers: an early short slice that a longer
+    run later extended (its calls came from the cache) would be shown twice. ``certainty`` only
+    records log-probabilities, so it does not make another method."""
+    runs = store.list_runs()
+    done = {run.id: store.done_problem_ids(run.id) for run in runs}
+
+    def method(run) -> tuple:
+        options = {k: v for k, v in run.strategy_options.items() if k != "certainty"}
+        return run.task, run.task_options, run.strategy, options, run.model_identity, run.settings
+
+    def same_method(a, b) -> bool:
+        return method(a) == method(b)
+
+    return [run.id for run in runs
+            if not any(other.id != run.id and same_method(run, other) and done[run.id] < done[other.id]
+                       for other in runs)]
 
 
 def command_section(command: str, section: dict[str, Any]) -> str:

@@ -40,3 +40,27 @@ def test_results_are_generated_from_the_manifest(tmp_path):
     assert "_Not run yet" in text and "bash make_missing.sh" in text
     assert "Throughput: measured elsewhere." in text and "| a | b |" in text
     assert make_results.generate(manifest) == text  # nothing time-dependent: --check can compare
+
+
+def test_a_short_slice_a_longer_run_extended_is_not_shown_twice(tmp_path):
+    from redraft.accounting import Cost
+    from redraft.store import ProblemRecord, Store
+
+    make_results = load_script()
+    store = Store(tmp_path / "runs.db")
+
+    def run(strategy, options, ids):
+        made = store.create_run(task="gsm8k", task_options={}, strategy=strategy, strategy_options=options,
+                                model="m", model_identity="gguf:x", settings={}, problem_ids=ids, uses_oracle=False)
+        for position, pid in enumerate(ids):
+            store.save_result(ProblemRecord(run_id=made.id, problem_id=pid, position=position, answer="1",
+                                            correct=True, grade_detail="", text="", info={}, trace=[], cost=Cost(),
+                                            wall_seconds=0.0, error=None))
+        return made.id
+
+    short = run("self_consistency", {"n": 8, "certainty": 0}, ["0", "1"])
+    longer = run("self_consistency", {"n": 8, "certainty": 10}, ["0", "1", "2"])
+    other_n = run("self_consistency", {"n": 4}, ["0"])
+    cot = run("cot", {}, ["0", "1", "2"])
+    assert make_results.covering_runs(store) == [longer, other_n, cot]
+    assert short not in make_results.covering_runs(store)
