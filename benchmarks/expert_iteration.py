@@ -32,7 +32,7 @@ from redraft.strategies import make_strategy, options_of
 from redraft.tasks import load_task
 
 
-def parse() -> argparse.Namespace:
+def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--base", default="smollm2-135m", help="built-in model trained and evaluated (hf:BASE)")
     p.add_argument("--sampler", default="smollm2-135m", help="model that samples the train solutions")
@@ -58,7 +58,13 @@ def parse() -> argparse.Namespace:
     p.add_argument("--out", default="benchmarks/results/expert_iteration", help="directory for db, data, model")
     p.add_argument("--tiny", action="store_true",
                    help="plumbing check: 3 train / 3 held-out one-operation problems, k=4, 2 training steps")
-    args = p.parse_args()
+    p.add_argument("--summarize", action="store_true",
+                   help="only rewrite OUT/summary.md from OUT/summary.json (no sampling, training or evaluation)")
+    return p
+
+
+def parse() -> argparse.Namespace:
+    args = parser().parse_args()
     if args.tiny:
         args.train_problems, args.heldout_problems, args.k, args.ops = 3, 3, 4, 1
         args.max_steps, args.max_tokens, args.batch_size = 2, 96, 2
@@ -100,6 +106,11 @@ def accuracy(store: Store, run: RunInfo) -> dict[str, Any]:
 
 def main() -> None:
     args = parse()
+    if args.summarize:
+        result = json.loads((Path(args.out) / "summary.json").read_text())
+        (Path(args.out) / "summary.md").write_text(markdown(result, argparse.Namespace(**result["config"])))
+        print((Path(args.out) / "summary.md").read_text())
+        return
     import torch
 
     torch.set_num_threads(args.threads)
@@ -164,6 +175,17 @@ def main() -> None:
     print(f"summary in {out / 'summary.json'} and {out / 'summary.md'}")
 
 
+def reproduce_command(args: argparse.Namespace) -> str:
+    """The command line of this round: every option that differs from its default (threads aside:
+    they change only the time)."""
+    defaults = vars(parser().parse_args([]))
+    changed = [f"--{key.replace('_', '-')} {value}" for key, value in vars(args).items()
+               if key in defaults and key not in ("threads", "summarize", "tiny") and value != defaults[key]]
+    if getattr(args, "tiny", False):
+        changed = ["--tiny"]
+    return " ".join([".venv/bin/python benchmarks/expert_iteration.py", *changed])
+
+
 def markdown(result: dict[str, Any], args: argparse.Namespace) -> str:
     """The round as a Markdown section (benchmarks/results.yaml can include it with ``markdown:``)."""
     b, a = result["before"], result["after"]
@@ -192,7 +214,7 @@ def markdown(result: dict[str, Any], args: argparse.Namespace) -> str:
         f"{100 * high:+.1f}); wrong→right {result['flips']['wrong_to_right']}, right→wrong "
         f"{result['flips']['right_to_wrong']}. Time: {timing} (total {result['total_seconds'] / 60:.1f} min).",
         "",
-        "Reproduce: `.venv/bin/python benchmarks/expert_iteration.py` (defaults as above; `--help`).",
+        f"Reproduce: `{reproduce_command(args)}` (`--help` for the knobs).",
         "",
     ]
     return "\n".join(lines)
