@@ -66,6 +66,7 @@ class LlamaCppModel:
         self._slots = asyncio.Semaphore(parallel)
         self._closed = False
         self.in_flight = 0  # decodes running in llama.cpp right now (a cancelled one leaves at its next token)
+        self._in_flight_lock = threading.Lock()  # worker threads count in and out concurrently
 
     def _request(self, messages: list[Message], params: GenerationParams, cancel: threading.Event) -> Completion:
         body: dict[str, Any] = {
@@ -84,13 +85,15 @@ class LlamaCppModel:
             body["top_logprobs"] = max(params.top_logprobs, 1)
         reply = _StreamedReply(cancel)
         started = time.perf_counter()
-        self.in_flight += 1
+        with self._in_flight_lock:
+            self.in_flight += 1
         try:
             self._server.handle_chat_completions(body, reply.take)
         except ValueError as exc:
             raise ModelError(f"llama.cpp refused the request: {exc}") from exc
         finally:
-            self.in_flight -= 1
+            with self._in_flight_lock:
+                self.in_flight -= 1
         seconds = time.perf_counter() - started
         if reply.error is not None:
             raise ModelError(f"llama.cpp error: {reply.error}")
