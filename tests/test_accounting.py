@@ -74,3 +74,43 @@ def test_deterministic_calls_are_served_from_the_cache(db_path):
     assert second.trace[0]["outputs"] == first.trace[0]["outputs"]
     # the cached call still costs what it cost: methods compare at the compute they need
     assert second.cost.completion_tokens == first.cost.completion_tokens
+
+
+def test_openai_backend_trusts_n_sample_usage_only_when_it_adds_up():
+    """A server that reports one choice's usage for n choices would halve a method's cost: such a
+    reply is re-issued as single requests; a summed usage is taken as it is."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from redraft.models import GenerationParams
+    from redraft.models.openai_compat import OpenAICompatibleModel
+
+    class Client:
+        def __init__(self, per_choice_usage: bool) -> None:
+            self.per_choice_usage = per_choice_usage
+            self.requests = []
+            self.chat = SimpleNamespace(completions=SimpleNamespace(create=self.create))
+
+        async def create(self, **body):
+            self.requests.append(body)
+            n = body.get("n", 1)
+            choices = [SimpleNamespace(message=SimpleNamespace(content=f"s{i}"), finish_reason="length",
+                                       logprobs=None) for i in range(n)]
+            total = body["max_tokens"] * (1 if self.per_choice_usage else n)
+            return SimpleNamespace(choices=choices, model_extra={},
+                                   usage=SimpleNamespace(prompt_tokens=5, completion_tokens=total))
+
+        async def close(self):
+            pass
+
+    def sample(per_choice_usage: bool):
+        client = Client(per_choice_usage)
+        model = OpenAICompatibleModel("m", base_url="http://x/v1", client=client)
+        out = asyncio.run(model.generate([{"role": "user", "content": "q"}], GenerationParams(n=3, max_tokens=10)))
+        return out, client.requests
+
+    summed, requests = sample(per_choice_usage=False)
+    assert [c.completion_tokens for c in summed] == [10, 10, 10] and len(requests) == 1
+    miscounted, requests = sample(per_choice_usage=True)
+    assert [c.completion_tokens for c in miscounted] == [10, 10, 10]
+    assert [r.get("n", 1) for r in requests] == [3, 1, 1, 1]  # recognised, then three single requests

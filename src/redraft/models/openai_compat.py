@@ -8,17 +8,32 @@ malformed reply (not JSON, or JSON that is no chat completion) is not retried: i
 transient, and a retry would pay for the tokens again. Every failure comes out as one
 ``ModelError`` line that names the reason. We bound concurrency ourselves so a big grid does not
 flood the server.
+
+n > 1 goes out as one request while the server honours it. Some servers refuse it (400/422) or
+answer fewer choices; others answer but report the usage of one choice instead of all (llama.cpp's
+server does, measured: n=2 choices of 20 tokens each came with ``completion_tokens=20``), which
+would halve the cost redraft compares methods by. Such a reply is recognised (llama.cpp's
+``timings`` field, or a total below what the choices cut off at ``max_tokens`` must have used), and
+from then on n samples are n parallel single requests, whose usage is exact. The call that revealed
+it is re-issued that way; its own tokens are logged as a warning, not counted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from typing import Any
 
 from .base import Completion, GenerationParams, Message, ModelError, TokenLogprob
+
+log = logging.getLogger(__name__)
+
+
+class _UsageNotSummed(Exception):
+    """An n > 1 reply whose usage cannot be the sum over its choices."""
 
 
 class UpstreamStatusError(ModelError):
@@ -55,7 +70,7 @@ class OpenAICompatibleModel:
         self._timeout = timeout
         self._attempts = max_retries + 1
         self._slots = asyncio.Semaphore(max_concurrency)
-        self._n_supported = True  # cleared the first time the server refuses n > 1
+        self._n_supported = True  # cleared when the server refuses n > 1 or miscounts its usage
 
     async def _create(self, messages: list[Message], params: GenerationParams, n: int) -> list[Completion]:
         body: dict[str, Any] = {
@@ -104,6 +119,12 @@ class OpenAICompatibleModel:
         usage = reply.usage
         prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
         total_completion = int(getattr(usage, "completion_tokens", 0) or 0)
+        if len(choices) > 1:
+            cut_off = sum(params.max_tokens for c in choices if c.finish_reason == "length")
+            llama_cpp = "timings" in (getattr(reply, "model_extra", None) or {})
+            if llama_cpp or total_completion < max(cut_off, len(choices)):
+                raise _UsageNotSummed(f"{len(choices)} choices reported {total_completion} completion tokens"
+                                      + (" (llama.cpp server)" if llama_cpp else f", below the {cut_off} they used"))
         completions = []
         for choice in choices:
             logprobs = None
@@ -133,7 +154,10 @@ class OpenAICompatibleModel:
             except UpstreamStatusError as exc:
                 if exc.status not in (400, 422):
                     raise
-            self._n_supported = False  # the server refused or ignored n: fall back to parallel singles
+            except _UsageNotSummed as exc:
+                log.warning("%s: n > 1 usage is not summed over choices (%s); sampling as parallel single "
+                            "requests from now on (this call's tokens are not counted)", self.base_url, exc)
+            self._n_supported = False  # the server refused, ignored or miscounted n: parallel singles
         results = await asyncio.gather(*(self._create(messages, params.for_single(i), 1) for i in range(params.n)))
         return [completions[0] for completions in results]
 
