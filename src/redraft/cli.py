@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import importlib
 import inspect
 import json
@@ -21,6 +22,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .cluster import ClusterError, RayPool
 from .models import BUILTIN_MODELS, DEFAULT_MODEL, ModelError, load_model
 from .models.base import Model
 from .runner import RunSummary, execute_run, solve_one, summarize
@@ -92,29 +94,38 @@ async def cmd_run(args: argparse.Namespace) -> int:
         model_name = args.model
         run = None
     args.model = model_name
-    model = _open_model(args)
+    backend = _open_ray_pool(args, task, strategy) if args.ray else _open_model(args)
     try:
+        identity = await backend.identity() if isinstance(backend, RayPool) else backend.identity
         if run is None:
             config = dict(task=args.task, task_options=task_options, strategy=strategy.name,
-                          strategy_options=options_of(strategy), model_identity=model.identity,
+                          strategy_options=options_of(strategy), model_identity=identity,
                           settings=settings, problem_ids=[p.id for p in problems])
             run = store.find_latest(config, default_options(strategy)) if args.resume == "latest" else None
             if run is None:
                 run = store.create_run(model=model_name, uses_oracle=strategy.uses_oracle(), **config)
-        elif run.model_identity != model.identity:
-            raise UsageError(f"run {run.id} used {run.model_identity}, but {model_name} is {model.identity}")
+        elif run.model_identity != identity:
+            raise UsageError(f"run {run.id} used {run.model_identity}, but {model_name} is {identity}")
         done = len(store.done_problem_ids(run.id))
         console.print(f"run [bold]{run.id}[/bold]: {run.task} × {run.strategy} × {run.model}"
                       f" ({len(run.problem_ids)} problems, {done} already done)", soft_wrap=True)
-        summary = await _run_with_progress(store, run, task, strategy, model, args, settings)
+        summary = await _run_with_progress(store, run, task, strategy, backend, args, settings)
     finally:
-        await model.close()
+        await backend.close()
     _print_summary(summary, run.strategy, run.model, run.uses_oracle)
     console.print(f"[dim]stored in {store.path}; see it with: redraft show {run.id}[/dim]")
     return 0
 
 
-async def _run_with_progress(store: Store, run: Any, task: Any, strategy: Any, model: Model,
+def _open_ray_pool(args: argparse.Namespace, task: Any, strategy: Any) -> RayPool:
+    count = f"{args.workers} Ray worker(s)" if args.workers else "Ray workers (one per node)"
+    console.print(f"[dim]starting {count} for {args.model}[/dim]")
+    open_model = functools.partial(load_model, args.model, base_url=args.base_url, parallel=args.parallel)
+    return RayPool(task, strategy, open_model, workers=args.workers, cpus_per_worker=args.worker_cpus,
+                   concurrency=args.concurrency, address=args.ray)
+
+
+async def _run_with_progress(store: Store, run: Any, task: Any, strategy: Any, backend: Model | RayPool,
                              args: argparse.Namespace, settings: dict[str, Any]) -> RunSummary:
     done_before = len(store.done_problem_ids(run.id))
     correct = sum(r.correct for r in store.results(run.id))
@@ -134,9 +145,11 @@ async def _run_with_progress(store: Store, run: Any, task: Any, strategy: Any, m
             progress.update(bar, advance=1, acc=_pct(tally["correct"], tally["done"]),
                             tok=f"{tally['tokens'] / tally['new']:.0f}")
 
-        return await execute_run(store, run, task, strategy, {"solver": model}, concurrency=args.concurrency,
-                                 budget_tokens=settings.get("budget_tokens"), run_seed=settings.get("seed", 0),
-                                 on_done=on_done)
+        budget, seed = settings.get("budget_tokens"), settings.get("seed", 0)
+        if isinstance(backend, RayPool):
+            return await backend.execute(store, run, budget_tokens=budget, run_seed=seed, on_done=on_done)
+        return await execute_run(store, run, task, strategy, {"solver": backend}, concurrency=args.concurrency,
+                                 budget_tokens=budget, run_seed=seed, on_done=on_done)
 
 
 def _pct(correct: int, total: int) -> str:
@@ -311,6 +324,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="resume RUN, or with no value the latest run of this configuration "
                           "(a finished one is only reported)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                     help="solve on a Ray cluster: its address, 'auto' (the one `ray start` made here; the "
+                          "default) or 'local' (a private one on this machine); --concurrency is then per worker")
+    run.add_argument("--workers", type=int, default=0,
+                     help="Ray workers, each with its own model (default: one per node)")
+    run.add_argument("--worker-cpus", type=float, default=1.0, help="CPUs Ray reserves for each worker")
     strategy_args(run, "cot")
     model_args(run)
 
@@ -347,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "func"):
             outcome = args.func(args)
             return asyncio.run(outcome) if inspect.iscoroutine(outcome) else int(outcome)
-    except (UsageError, TaskError, StrategyError, ModelError, ValueError) as exc:
+    except (UsageError, TaskError, StrategyError, ModelError, ClusterError, ValueError) as exc:
         console.print(f"[red]redraft: error:[/red] {exc}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:

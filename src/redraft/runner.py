@@ -73,6 +73,18 @@ async def solve_one(strategy: Strategy, task: Task, problem: Problem, models: di
     return result, ctx, error
 
 
+async def solve_and_grade(strategy: Strategy, task: Task, problem: Problem, position: int, run: RunInfo,
+                          models: dict[str, Model], *, budget_tokens: int | None = None, run_seed: int = 0,
+                          cache: Any = None) -> ProblemRecord:
+    """Solve one problem of ``run`` and grade it: the record the store keeps."""
+    started = time.perf_counter()
+    result, ctx, error = await solve_one(strategy, task, problem, models, budget_tokens=budget_tokens, cache=cache,
+                                         run_seed=run_seed, uses_oracle=run.uses_oracle)
+    grade = await asyncio.to_thread(task.grade, problem, result.answer, result.text)
+    return ProblemRecord(run.id, problem.id, position, result.answer, grade.correct, grade.detail, result.text,
+                         result.info, ctx.trace, ctx.cost, time.perf_counter() - started, error)
+
+
 async def execute_run(store: Store, run: RunInfo, task: Task, strategy: Strategy, models: dict[str, Model], *,
                       concurrency: int = 4, budget_tokens: int | None = None, run_seed: int = 0,
                       on_done: Progress | None = None) -> RunSummary:
@@ -85,13 +97,8 @@ async def execute_run(store: Store, run: RunInfo, task: Task, strategy: Strategy
 
     async def one(position: int, problem: Problem) -> None:
         async with slots:
-            started = time.perf_counter()
-            result, ctx, error = await solve_one(strategy, task, problem, models, budget_tokens=budget_tokens,
-                                                 cache=store, run_seed=run_seed, uses_oracle=run.uses_oracle)
-            grade = await asyncio.to_thread(task.grade, problem, result.answer, result.text)
-            record = ProblemRecord(run.id, problem.id, position, result.answer, grade.correct, grade.detail,
-                                   result.text, result.info, ctx.trace, ctx.cost,
-                                   time.perf_counter() - started, error)
+            record = await solve_and_grade(strategy, task, problem, position, run, models, budget_tokens=budget_tokens,
+                                           run_seed=run_seed, cache=store)
             store.save_result(record)
             if on_done is not None:
                 on_done(record)
