@@ -76,20 +76,27 @@ def stored_samples(db: Path, model: str, data: str, n: int, wanted: set[str]) ->
         return {}
     store = Store(db)
     found: dict[str, tuple[list, str]] = {}
+    noted: set[str] = set()
+
+    def notes_in(record: Any) -> bool:
+        return any(e.get("type") == "certainty" for e in record.trace)
+
     try:
         for run in store.list_runs():
             if (run.strategy != "self_consistency" or run.model != model or run.strategy_options.get("n") != n
                     or Path(str(run.task_options.get("data", ""))).resolve() != Path(data).resolve()):
                 continue
             for record in store.results(run.id):
-                if record.problem_id not in wanted or record.problem_id in found or record.error:
+                if record.problem_id not in wanted or record.problem_id in noted or record.error:
                     continue
                 calls = [e for e in record.trace if e.get("type") == "call" and e.get("role") == "solver"]
-                if sum(len(c["outputs"]) for c in calls) >= n:
+                if sum(len(c["outputs"]) for c in calls) >= n and (record.problem_id not in found or notes_in(record)):
                     # a run sampled with certainty=k noted each sample's self-certainty: self_certainty
-                    # then reads it instead of replaying the sample
+                    # then reads it instead of replaying the sample, so such a run is preferred
                     notes = [e for e in record.trace if e.get("type") == "certainty"]
                     found[record.problem_id] = (calls + notes, run.id)
+                    if notes:
+                        noted.add(record.problem_id)
     finally:
         store.close()
     return found
