@@ -37,10 +37,10 @@ def _task():
     return load_task("arithmetic", steps=2, count=12)
 
 
-def _answering(task, die_marker: str | None = None):
-    """A scripted model that answers every question right and says which process answered; with
-    ``die_marker``, the first worker to answer creates the file and dies on the spot."""
-    answers = {p.question: task.reference(p) for p in task.problems()}
+def _answering(*tasks, die_marker: str | None = None):
+    """A scripted model that answers every question of ``tasks`` right and says which process
+    answered; with ``die_marker``, the first worker to answer creates the file and dies on the spot."""
+    answers = {p.question: task.reference(p) for task in tasks for p in task.problems()}
 
     def open_model():
         def respond(messages, params, index):
@@ -56,32 +56,39 @@ def _answering(task, die_marker: str | None = None):
     return open_model
 
 
-def _new_run(store, task, strategy, identity):
-    return store.create_run(task="arithmetic", task_options={"steps": 2, "count": 12}, strategy=strategy.name,
+def _new_run(store, task, strategy, identity, steps=2):
+    return store.create_run(task="arithmetic", task_options={"steps": steps, "count": len(task)},
+                            strategy=strategy.name,
                             strategy_options={}, model_identity=identity, settings={}, model="scripted",
                             problem_ids=[p.id for p in task.problems()], uses_oracle=False)
 
 
-def _pool(task, open_model, workers=2, concurrency=2):
+def _pool(open_model, workers=2, concurrency=2):
+    return RayPool(open_model, workers=workers, cpus_per_worker=1, concurrency=concurrency, address="local")
+
+
+def _cot():
     load_builtins()
-    return RayPool(task, make_strategy("cot", {}), open_model, workers=workers, cpus_per_worker=1,
-                   concurrency=concurrency, address="local")
+    return make_strategy("cot", {})
 
 
 def test_problems_spread_over_workers_and_are_stored_once(tmp_path):
-    task = _task()
-    pool = _pool(task, _answering(task))
+    task, other_task = _task(), load_task("arithmetic", steps=1, count=5)
+    pool = _pool(_answering(task, other_task))
     store = Store(tmp_path / "runs.db")
 
     async def go():
-        identity = await pool.identity()
-        run = _new_run(store, task, pool.strategy, identity)
+        run = _new_run(store, task, _cot(), pool.identity)
         seen = []
-        summary = await pool.execute(store, run, on_done=seen.append)
+        summary = await pool.execute(store, run, task, _cot(), on_done=seen.append)
+        # the same workers (and models) take the next run, as in an experiment's grid
+        other_run = _new_run(store, other_task, _cot(), pool.identity, steps=1)
+        other = await pool.execute(store, other_run, other_task, _cot())
         await pool.close()
-        return run, summary, seen
+        return run, summary, seen, other
 
-    run, summary, seen = asyncio.run(go())
+    run, summary, seen, other = asyncio.run(go())
+    assert other.problems == 5 and other.correct == 5
     records = store.results(run.id)
     assert summary.problems == 12 and summary.correct == 12  # graded on the workers, against the key
     assert sorted(r.problem_id for r in records) == sorted(p.id for p in task.problems())
@@ -89,18 +96,18 @@ def test_problems_spread_over_workers_and_are_stored_once(tmp_path):
     assert len({r.text.split(".")[0] for r in records}) == 2  # both workers answered
     assert all(r.trace and r.cost.completion_tokens > 0 for r in records)
     assert store.get_run(run.id).finished is not None
-    rows = sqlite3.connect(tmp_path / "runs.db").execute("select count(*) from results").fetchone()[0]
-    assert rows == 12
+    rows = sqlite3.connect(tmp_path / "runs.db").execute("select run_id, count(*) from results group by run_id")
+    assert dict(rows.fetchall()) == {run.id: 12, other.run_id: 5}  # each problem stored once
 
 
 def test_a_dead_worker_hands_its_problems_to_the_live_one(tmp_path):
     task = _task()
-    pool = _pool(task, _answering(task, die_marker=str(tmp_path / "died")))
+    pool = _pool(_answering(task, die_marker=str(tmp_path / "died")))
     store = Store(tmp_path / "runs.db")
 
     async def go():
-        run = _new_run(store, task, pool.strategy, await pool.identity())
-        await pool.execute(store, run)
+        run = _new_run(store, task, _cot(), pool.identity)
+        await pool.execute(store, run, task, _cot())
         await pool.close()
         return run
 
@@ -115,21 +122,21 @@ def test_a_dead_worker_hands_its_problems_to_the_live_one(tmp_path):
 def test_when_every_worker_dies_the_run_stops_cleanly_and_resumes(tmp_path):
     task = _task()
     store = Store(tmp_path / "runs.db")
-    doomed = _pool(task, _answering(task, die_marker=str(tmp_path / "died")), workers=1, concurrency=1)
+    doomed = _pool(_answering(task, die_marker=str(tmp_path / "died")), workers=1, concurrency=1)
 
     async def first():
-        run = _new_run(store, task, doomed.strategy, await doomed.identity())
+        run = _new_run(store, task, _cot(), doomed.identity)
         with pytest.raises(ClusterError, match="every Ray worker died.*12 problems left.*--resume"):
-            await doomed.execute(store, run)
+            await doomed.execute(store, run, task, _cot())
         await doomed.close()
         return run
 
     run = asyncio.run(first())
     assert store.results(run.id) == []
-    healthy = _pool(task, _answering(task))
+    healthy = _pool(_answering(task))
 
     async def resume():
-        summary = await healthy.execute(store, run)
+        summary = await healthy.execute(store, run, task, _cot())
         await healthy.close()
         return summary
 
@@ -137,25 +144,19 @@ def test_when_every_worker_dies_the_run_stops_cleanly_and_resumes(tmp_path):
 
 
 def test_workers_with_different_weights_refuse_the_run():
-    task = _task()
-
     def open_model():
         return ScriptedModel(replies=[], identity=f"scripted-{os.getpid()}")
 
-    pool = _pool(task, open_model)
     with pytest.raises(ModelError, match="disagree on the model"):
-        asyncio.run(pool.identity())
-    asyncio.run(pool.close())
+        _pool(open_model)
 
 
 def test_a_worker_that_cannot_open_its_model_is_a_clear_error():
     def open_model():
         raise ModelError("no such model file on this node")
 
-    pool = _pool(_task(), open_model, workers=1)
     with pytest.raises(ModelError, match="could not open the model: .*no such model file on this node"):
-        asyncio.run(pool.identity())
-    asyncio.run(pool.close())
+        _pool(open_model, workers=1)
 
 
 @pytest.mark.model
@@ -173,3 +174,21 @@ def test_cli_run_on_a_local_ray_instance_with_the_real_model(tmp_path):
     records = store.results(run.id)
     assert len(records) == 3 and all(r.cost.completion_tokens > 0 for r in records)
     assert "accuracy" in out.stdout.lower() or "acc" in out.stdout.lower()
+
+
+def test_an_experiment_grid_runs_on_the_workers(tmp_path):
+    from redraft.experiment import ExperimentRunner, experiment_runs, parse_spec
+
+    task = load_task("arithmetic", steps=3, count=200)
+    pool = _pool(_answering(task))
+    spec = parse_spec({"name": "grid", "tasks": ["arithmetic"], "limit": 6, "models": ["scripted"],
+                       "strategies": ["cot", {"name": "self_consistency", "options": {"n": 2}}]})
+    store = Store(tmp_path / "runs.db")
+    asyncio.run(ExperimentRunner(spec, store, open_model=lambda name: pool, say=lambda m: None).run())
+    runs = experiment_runs(store, "grid")
+    assert len(runs) == 2
+    for run in store.list_runs():
+        records = store.results(run.id)
+        assert len(records) == 6 and all(r.correct for r in records)
+        assert f"pid {os.getpid()}." not in " ".join(r.text for r in records)  # answered on the workers
+    assert store.list_runs()[0].model_identity == "scripted"

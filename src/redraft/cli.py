@@ -94,9 +94,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
         model_name = args.model
         run = None
     args.model = model_name
-    backend = _open_ray_pool(args, task, strategy) if args.ray else _open_model(args)
+    backend = _open_ray_pool(args) if args.ray else _open_model(args)
     try:
-        identity = await backend.identity() if isinstance(backend, RayPool) else backend.identity
+        identity = backend.identity
         if run is None:
             config = dict(task=args.task, task_options=task_options, strategy=strategy.name,
                           strategy_options=options_of(strategy), model_identity=identity,
@@ -117,11 +117,11 @@ async def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _open_ray_pool(args: argparse.Namespace, task: Any, strategy: Any) -> RayPool:
+def _open_ray_pool(args: argparse.Namespace) -> RayPool:
     count = f"{args.workers} Ray worker(s)" if args.workers else "Ray workers (one per node)"
     console.print(f"[dim]starting {count} for {args.model}[/dim]")
     open_model = functools.partial(load_model, args.model, base_url=args.base_url, parallel=args.parallel)
-    return RayPool(task, strategy, open_model, workers=args.workers, cpus_per_worker=args.worker_cpus,
+    return RayPool(open_model, workers=args.workers, cpus_per_worker=args.worker_cpus,
                    concurrency=args.concurrency, address=args.ray)
 
 
@@ -147,7 +147,8 @@ async def _run_with_progress(store: Store, run: Any, task: Any, strategy: Any, b
 
         budget, seed = settings.get("budget_tokens"), settings.get("seed", 0)
         if isinstance(backend, RayPool):
-            return await backend.execute(store, run, budget_tokens=budget, run_seed=seed, on_done=on_done)
+            return await backend.execute(store, run, task, strategy, budget_tokens=budget, run_seed=seed,
+                                         on_done=on_done)
         return await execute_run(store, run, task, strategy, {"solver": backend}, concurrency=args.concurrency,
                                  budget_tokens=budget, run_seed=seed, on_done=on_done)
 

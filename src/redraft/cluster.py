@@ -29,7 +29,7 @@ from .models.base import Model, ModelError
 from .runner import Progress, RunSummary, solve_and_grade, summarize
 from .store import RunInfo, Store
 from .strategies.base import Strategy
-from .tasks.base import Task
+from .tasks.base import Problem, Task
 
 ModelOpener = Callable[[], Model]
 
@@ -58,22 +58,27 @@ def connect(address: str) -> Any:
 
 
 class _Worker:
-    """A Ray actor: one model, solving and grading the problems the driver hands it."""
+    """A Ray actor: one model, solving and grading the problems the driver hands it, for any run."""
 
-    def __init__(self, task: Task, strategy: Strategy, open_model: ModelOpener, cpus: float) -> None:
+    def __init__(self, open_model: ModelOpener, cpus: float) -> None:
         # llama.cpp gets the cores Ray reserved for this worker, not every core of a shared node
         os.environ.setdefault("REDRAFT_THREADS", str(max(1, round(cpus))))
-        self.task, self.strategy = task, strategy
         self.model = open_model()
-        self.problems = {p.id: p for p in task.problems()}
+        self.parts: tuple[str, Task, Strategy, dict[str, Problem]] | None = None
 
     def identity(self) -> str:
         return self.model.identity
 
-    async def solve(self, run: RunInfo, position: int, problem_id: str, budget_tokens: int | None,
-                    run_seed: int) -> Any:
-        return await solve_and_grade(self.strategy, self.task, self.problems[problem_id], position, run,
-                                     {"solver": self.model}, budget_tokens=budget_tokens, run_seed=run_seed)
+    async def solve(self, parts: list[Any], run: RunInfo, position: int, problem_id: str,
+                    budget_tokens: int | None, run_seed: int) -> Any:
+        # ``parts`` wraps the ref of the run's (task, strategy) in a list, so Ray hands over the ref
+        # and the worker fetches and unpickles it once per run rather than once per problem
+        if self.parts is None or self.parts[0] != run.id:
+            task, strategy = await parts[0]
+            self.parts = (run.id, task, strategy, {p.id: p for p in task.problems()})
+        _, task, strategy, problems = self.parts
+        return await solve_and_grade(strategy, task, problems[problem_id], position, run, {"solver": self.model},
+                                     budget_tokens=budget_tokens, run_seed=run_seed)
 
     async def close(self) -> None:
         await self.model.close()
@@ -81,10 +86,10 @@ class _Worker:
 
 @dataclass
 class RayPool:
-    """Workers on a Ray cluster. ``concurrency`` is problems in flight per worker."""
+    """Workers on a Ray cluster, each holding the model ``open_model`` opens on its node; it stands
+    where a Model would (``identity``, ``close``) and runs whole runs with ``execute``.
+    ``concurrency`` is problems in flight per worker."""
 
-    task: Task
-    strategy: Strategy
     open_model: ModelOpener
     workers: int = 0  # 0: one per alive node
     cpus_per_worker: float = 1.0
@@ -95,29 +100,33 @@ class RayPool:
         self.ray = connect(self.address)
         if self.workers <= 0:
             self.workers = max(1, sum(node["Alive"] for node in self.ray.nodes()))
-        actor = self.ray.remote(num_cpus=self.cpus_per_worker)(_Worker)
-        task_ref, strategy_ref = self.ray.put(self.task), self.ray.put(self.strategy)
         # SPREAD: one model per node before doubling up, since each worker holds a full copy
-        spread = actor.options(scheduling_strategy="SPREAD")
-        self.actors = [spread.remote(task_ref, strategy_ref, self.open_model, self.cpus_per_worker)
-                       for _ in range(self.workers)]
+        actor = self.ray.remote(num_cpus=self.cpus_per_worker)(_Worker).options(scheduling_strategy="SPREAD")
+        self.actors = [actor.remote(self.open_model, self.cpus_per_worker) for _ in range(self.workers)]
+        try:
+            self.identity = self._agreed_identity()
+        except ModelError:
+            self._kill()
+            raise
 
-    async def identity(self) -> str:
+    def _agreed_identity(self) -> str:
         """The model identity every worker reports; a worker that can't open its model, or a node
-        with different weights, refuses the run."""
+        with different weights, refuses the pool."""
         identities = []
         for actor in self.actors:
             try:
-                identities.append(await actor.identity.remote())
+                identities.append(self.ray.get(actor.identity.remote()))
             except self.ray.exceptions.RayError as exc:
                 raise ModelError(f"a Ray worker could not open the model: {_cause(exc)}") from exc
         if len(set(identities)) > 1:
             raise ModelError(f"Ray workers disagree on the model: {sorted(set(identities))}")
         return identities[0]
 
-    async def execute(self, store: Store, run: RunInfo, *, budget_tokens: int | None = None, run_seed: int = 0,
+    async def execute(self, store: Store, run: RunInfo, task: Task, strategy: Strategy, *,
+                      budget_tokens: int | None = None, run_seed: int = 0,
                       on_done: Progress | None = None) -> RunSummary:
         """Solve every problem of ``run`` not yet stored, like ``runner.execute_run`` on one machine."""
+        parts = [self.ray.put((task, strategy))]
         done = store.done_problem_ids(run.id)
         queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
         for position, problem_id in enumerate(run.problem_ids):
@@ -130,7 +139,8 @@ class RayPool:
             while index in alive and not queue.empty():
                 position, problem_id = queue.get_nowait()
                 try:
-                    record = await alive[index].solve.remote(run, position, problem_id, budget_tokens, run_seed)
+                    record = await alive[index].solve.remote(parts, run, position, problem_id, budget_tokens,
+                                                             run_seed)
                 except self.ray.exceptions.RayActorError as exc:
                     queue.put_nowait((position, problem_id))  # a live worker takes it
                     if alive.pop(index, None) is not None:
@@ -151,6 +161,7 @@ class RayPool:
             finally:
                 for feeder in feeders:
                     feeder.cancel()
+        self.actors = list(alive.values())
         if not queue.empty():
             raise ClusterError(f"every Ray worker died (last: {deaths[-1]}); {queue.qsize()} problems left: "
                                "finished ones are stored, resume with --resume")
@@ -163,6 +174,10 @@ class RayPool:
                 await actor.close.remote()
             except self.ray.exceptions.RayError:
                 pass  # already dead
+        self._kill()
+
+    def _kill(self) -> None:
+        for actor in self.actors:
             self.ray.kill(actor)
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import itertools
 import json
 import time
@@ -421,6 +422,7 @@ class ExperimentRunner:
                                               "unit": f"draft+score tokens of pilot {pilot_run.id}"}), model)
 
     async def _run_cell(self, cell: Cell, model: Any) -> RunInfo:
+        from .cluster import RayPool
         from .runner import execute_run
         from .strategies import default_options, make_strategy, options_of
 
@@ -442,9 +444,13 @@ class ExperimentRunner:
         if done < len(run.problem_ids):
             self.say(f"{cell.kind} {cell.label} on {cell.task.name} × {cell.model}: run {run.id}"
                      f" ({done}/{len(run.problem_ids)} done)" + ("  [ORACLE]" if run.uses_oracle else ""))
-            summary = await execute_run(self.store, run, task, strategy, {"solver": model},
-                                        concurrency=self.spec.concurrency, budget_tokens=cell.budget,
-                                        run_seed=self.spec.seed, on_done=self.on_problem)
+            if isinstance(model, RayPool):  # workers on a Ray cluster, each with its own copy of the model
+                summary = await model.execute(self.store, run, task, strategy, budget_tokens=cell.budget,
+                                              run_seed=self.spec.seed, on_done=self.on_problem)
+            else:
+                summary = await execute_run(self.store, run, task, strategy, {"solver": model},
+                                            concurrency=self.spec.concurrency, budget_tokens=cell.budget,
+                                            run_seed=self.spec.seed, on_done=self.on_problem)
             self.say(f"  → {100 * summary.accuracy:.1f}% on {summary.problems}, "
                      f"{summary.per_problem(summary.cost.completion_tokens):.0f} completion tok/problem")
         return self.store.get_run(run.id)
@@ -469,6 +475,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--dry-run", action="store_true", help="list the grid's cells and stop")
     parser.add_argument("-o", "--output", default=None, help="report file (default: NAME.html)")
     parser.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    parser.add_argument("--ray", nargs="?", const="auto", default=None, metavar="ADDRESS",
+                        help="solve on a Ray cluster ('auto', 'local' or an address; docs/cluster.md); the "
+                             "file's concurrency is then per worker")
+    parser.add_argument("--workers", type=int, default=0, help="Ray workers (default: one per node)")
+    parser.add_argument("--worker-cpus", type=float, default=1.0, help="CPUs Ray reserves for each worker")
     parser.set_defaults(func=cmd_experiment)
 
 
@@ -487,7 +498,19 @@ async def cmd_experiment(args: argparse.Namespace) -> int:
     store = Store(args.db or spec.db)
     console.print(f"experiment [bold]{spec.name}[/bold]: {len(cells)} cells"
                   f" (+ matched baselines for {matched}) in {store.path}")
-    runs = await ExperimentRunner(spec, store, say=lambda m: console.print(m, highlight=False)).run()
+    def say(message: str) -> None:
+        console.print(message, highlight=False)
+
+    open_model = None
+    if args.ray:
+        from .cluster import RayPool
+        from .models import load_model
+
+        def open_model(name: str) -> RayPool:
+            say(f"starting Ray workers for {name}")
+            return RayPool(functools.partial(load_model, name, parallel=spec.parallel), workers=args.workers,
+                           cpus_per_worker=args.worker_cpus, concurrency=spec.concurrency, address=args.ray)
+    runs = await ExperimentRunner(spec, store, open_model=open_model, say=say).run()
     console.print(f"{len(runs)} runs in experiment {spec.name}")
     if not args.no_report:
         from .report import build_report, write_report
