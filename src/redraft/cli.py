@@ -8,6 +8,7 @@ import functools
 import importlib
 import inspect
 import json
+import os
 import sys
 from typing import Any
 
@@ -120,7 +121,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
 def _open_ray_pool(args: argparse.Namespace) -> RayPool:
     count = f"{args.workers} Ray worker(s)" if args.workers else "Ray workers (one per node)"
     console.print(f"[dim]starting {count} for {args.model}[/dim]")
-    open_model = functools.partial(load_model, args.model, base_url=args.base_url, parallel=args.parallel)
+    # the base URL travels to the workers (their environment is their node's); a key never does
+    base_url = args.base_url or os.environ.get("OPENAI_BASE_URL")
+    open_model = functools.partial(load_model, args.model, base_url=base_url, parallel=args.parallel)
     return RayPool(open_model, workers=args.workers, cpus_per_worker=args.worker_cpus,
                    concurrency=args.concurrency, address=args.ray)
 
@@ -330,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "default) or 'local' (a private one on this machine); --concurrency is then per worker")
     run.add_argument("--workers", type=int, default=0,
                      help="Ray workers, each with its own model (default: one per node)")
-    run.add_argument("--worker-cpus", type=float, default=1.0, help="CPUs Ray reserves for each worker")
+    run.add_argument("--worker-cpus", type=float, default=1.0,
+                     help="CPUs Ray reserves for each worker (and llama.cpp's threads there)")
     strategy_args(run, "cot")
     model_args(run)
 

@@ -39,6 +39,7 @@ import dataclasses
 import functools
 import itertools
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -479,7 +480,8 @@ def register(subparsers: Any) -> None:
                         help="solve on a Ray cluster ('auto', 'local' or an address; docs/cluster.md); the "
                              "file's concurrency is then per worker")
     parser.add_argument("--workers", type=int, default=0, help="Ray workers (default: one per node)")
-    parser.add_argument("--worker-cpus", type=float, default=1.0, help="CPUs Ray reserves for each worker")
+    parser.add_argument("--worker-cpus", type=float, default=1.0,
+                        help="CPUs Ray reserves for each worker (and llama.cpp's threads there)")
     parser.set_defaults(func=cmd_experiment)
 
 
@@ -508,8 +510,11 @@ async def cmd_experiment(args: argparse.Namespace) -> int:
 
         def open_model(name: str) -> RayPool:
             say(f"starting Ray workers for {name}")
-            return RayPool(functools.partial(load_model, name, parallel=spec.parallel), workers=args.workers,
-                           cpus_per_worker=args.worker_cpus, concurrency=spec.concurrency, address=args.ray)
+            # the workers' environment is their node's: the server URL travels, a key never does
+            opener = functools.partial(load_model, name, base_url=os.environ.get("OPENAI_BASE_URL"),
+                                       parallel=spec.parallel)
+            return RayPool(opener, workers=args.workers, cpus_per_worker=args.worker_cpus,
+                           concurrency=spec.concurrency, address=args.ray)
     runs = await ExperimentRunner(spec, store, open_model=open_model, say=say).run()
     console.print(f"{len(runs)} runs in experiment {spec.name}")
     if not args.no_report:
