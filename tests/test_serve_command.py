@@ -80,3 +80,17 @@ def test_redraft_serve_refuses_a_missing_key_variable(tmp_path: Path, monkeypatc
     code = main(["serve", "--api-key-env", "NO_SUCH_KEY_VAR", "--db", str(tmp_path / "x.db")])
     err = capsys.readouterr().err
     assert code == 2 and "NO_SUCH_KEY_VAR" in err and "not set" in err
+
+
+@pytest.mark.parametrize(("flags", "words"), [
+    (["--default-budget", "600", "--max-budget", "500"], "--default-budget 600 is more than --max-budget 500"),
+    (["--default-budget", "0"], "--default-budget must be a positive integer, not 0"),
+    (["--default-budget", "-5"], "--default-budget must be a positive integer, not -5"),
+    (["--max-budget", "0"], "--max-budget must be a positive integer, not 0"),
+])
+def test_redraft_serve_refuses_bad_budgets_at_startup(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                      flags: list[str], words: str) -> None:
+    code = main(["serve", *flags, "--db", str(tmp_path / "x.db")])
+    err = capsys.readouterr().err
+    assert code == 2 and words in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.db").exists()  # refused before anything was opened

@@ -102,3 +102,33 @@ def test_served_task_formats_math_and_qa() -> None:
     assert not math.grade(problem, "12", "").correct
     with pytest.raises(ValueError, match="unknown task format"):
         ServedTask("poetry")
+
+
+def test_scheduler_cancel_and_release_in_the_same_turn_loses_no_unit() -> None:
+    async def scenario() -> None:
+        scheduler = Scheduler(1)
+        held = await scheduler.acquire(1)
+        waiter = asyncio.create_task(scheduler.acquire(1))
+        await asyncio.sleep(0)
+        assert scheduler.waiting == 1
+        # the client of the waiter goes away and the holder finishes, before the loop runs again
+        waiter.cancel()
+        scheduler.release(held)  # must not raise (it used to: InvalidStateError on the cancelled waiter)
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert scheduler.in_use == 0 and scheduler.waiting == 0
+        taken = await asyncio.wait_for(scheduler.acquire(1), timeout=1)  # the capacity is whole again
+        assert scheduler.in_use == 1
+        scheduler.release(taken)
+        assert scheduler.in_use == 0
+        # the other order: granted first, cancelled before it resumed; the unit goes back
+        held = await scheduler.acquire(1)
+        waiter = asyncio.create_task(scheduler.acquire(1))
+        await asyncio.sleep(0)
+        scheduler.release(held)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert scheduler.in_use == 0 and scheduler.waiting == 0
+
+    asyncio.run(scenario())

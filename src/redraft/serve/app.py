@@ -72,6 +72,19 @@ class ServeSettings:
     extra_settings: dict[str, Any] = field(default_factory=dict)  # stored with each run
 
 
+def default_budget_of(max_budget: int, default_budget: int | None) -> int:
+    """The budget of a request that states none. ValueError, naming the ``serve`` flags, unless both
+    are positive integers and the default is at most the maximum."""
+    for flag, value in (("--max-budget", max_budget), ("--default-budget", default_budget)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"{flag} must be a positive integer, not {value!r}")
+    if default_budget is None:
+        return max_budget
+    if default_budget > max_budget:
+        raise ValueError(f"--default-budget {default_budget} is more than --max-budget {max_budget}")
+    return default_budget
+
+
 def create_app(models: dict[str, Model], scheduler: Scheduler, store: Store,
                settings: ServeSettings | None = None) -> Starlette:
     """The server for ``models`` (backend name -> open model), sharing ``scheduler``, storing into ``store``.
@@ -86,7 +99,7 @@ def create_app(models: dict[str, Model], scheduler: Scheduler, store: Store,
     if not models:
         raise ValueError("the server needs at least one model")
     max_budget = settings.max_budget
-    default_budget = min(settings.default_budget or max_budget, max_budget)
+    default_budget = default_budget_of(max_budget, settings.default_budget)
     offer = Offer(frozenset(methods), frozenset(models), settings.default_method, settings.default_task,
                   max_budget, default_budget)
     session = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]

@@ -94,14 +94,14 @@ def _is_loopback(host: str) -> bool:
 async def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from .app import ServeSettings, create_app
+    from .app import ServeSettings, create_app, default_budget_of
 
+    default_budget_of(args.max_budget, args.default_budget)  # refuse bad budgets before loading a model
     key = _api_key(args.api_key_env)
     if key is None and not _is_loopback(args.host):
         console.print(f"[yellow]warning: serving on {args.host} with no API key; anyone who can reach it can "
                       "spend this machine's compute (use --api-key-env)[/yellow]")
-    for name, value in (("--max-budget", args.max_budget), ("--max-concurrency", args.max_concurrency),
-                        ("--max-body-bytes", args.max_body_bytes)):
+    for name, value in (("--max-concurrency", args.max_concurrency), ("--max-body-bytes", args.max_body_bytes)):
         if value < 1:
             raise ValueError(f"{name} must be at least 1, not {value}")
     names = args.model or [DEFAULT_MODEL]

@@ -4,9 +4,9 @@ A generation of ``n`` samples takes ``n`` units (at most the whole capacity), be
 decodes ``n`` sequences for it. Waiters are served first come, first served: a large request at
 the head of the queue is not starved by a stream of small ones behind it.
 
-Cancelling a waiting or running call (a client that went away) gives its units back at once.
-For the embedded llama.cpp backend one call that is already decoding runs to its own end in its
-worker thread (xllamacpp has no abort for a blocking request); the strategy makes no further call.
+Cancelling a waiting or running call (a client that went away) gives its units back at once,
+also when the cancel lands in the same event-loop turn as the grant. Backends stop the work of a
+cancelled call: the embedded llama.cpp backend streams its decode and ends it at the next token.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from ..models.base import Completion, GenerationParams, Message, Model
 
 
-@dataclass
+@dataclass(eq=False)  # a waiter is itself, not its field values
 class _Waiter:
     units: int
     granted: asyncio.Future[None]
@@ -51,11 +51,11 @@ class Scheduler:
         try:
             await waiter.granted
         except asyncio.CancelledError:
-            if waiter.granted.done() and not waiter.granted.cancelled():
-                self.release(units)  # granted in the same instant it was cancelled: give it back
-            else:
+            if waiter in self._waiters:
                 self._waiters.remove(waiter)
                 self._wake()  # the head may have been this waiter; let the next ones in
+            elif waiter.granted.done() and not waiter.granted.cancelled():
+                self.release(units)  # granted in the same turn it was cancelled: give it back
             raise
         return units
 
@@ -69,8 +69,14 @@ class Scheduler:
         self.peak = max(self.peak, self.in_use)
 
     def _wake(self) -> None:
-        while self._waiters and self.in_use + self._waiters[0].units <= self.capacity:
-            waiter = self._waiters.popleft()
+        while self._waiters:
+            waiter = self._waiters[0]
+            if waiter.granted.done():  # cancelled while queued, not yet unwound: it takes nothing
+                self._waiters.popleft()
+                continue
+            if self.in_use + waiter.units > self.capacity:
+                return
+            self._waiters.popleft()
             self._take(waiter.units)
             waiter.granted.set_result(None)
 
