@@ -13,6 +13,7 @@ from redraft.store import RunInfo, Store
 from redraft.strategies import make_strategy, moves, options_of
 from redraft.strategies.base import Strategy, register_strategy
 from redraft.tasks import load_task
+from redraft.verifiers.rollout import RolloutVerifier
 
 TASK_OPTIONS = {"count": 3, "steps": 2, "seed": 0}
 TASK = load_task("arithmetic", **TASK_OPTIONS)
@@ -56,7 +57,8 @@ def responder(messages: list[dict[str, str]], params: Any, index: int) -> str:
     if "The beginning of a solution" in content:  # local refine: only the continuation, fixed
         return f"Step 2: so the answer is \\boxed{{{key}}}."
     if messages[-1]["role"] == "assistant":  # a rollout continuing a prefilled prefix
-        right = {"Step 1: a.\n": 3, "Step 1: a.\nStep 2: b.\n": 1}[messages[-1]["content"]]
+        right = {"Step 1: a.\n": 3, "Step 1: a.\nStep 2: b.\n": 1,
+                 "Step 1: a.\nStep 2: b. c.\n": 4}[messages[-1]["content"]]
         return f"Step 9: \\boxed{{{key if index < right else key + 5}}}."
     if params.temperature == 0:
         return greedy_solution(messages)
@@ -106,19 +108,64 @@ class RolloutForTests(Strategy):
         for step, prefix in enumerate(["Step 1: a.", "Step 1: a.\nStep 2: b."]):
             messages = [*ctx.task.messages(ctx.problem), {"role": "assistant", "content": prefix + "\n"}]
             await ctx.generate(messages, role="judge", n=4, temperature=0.7, label=f"rollout_step_{step}")
+        ctx.note("rollout_values", consensus=str(key), baseline=1.0, source="trace", rolled_out=[0, 1],
+                 values=[0.75, 0.25, 0.0], first_drop=1)
         return Result(str(key + 1), text)
 
 
 register_strategy(RolloutForTests)
 
 
+class SharedRolloutForTests(Strategy):
+    """The real ``rollout`` verifier scores two solutions sharing their first step (the second one's step 2
+    extends the first one's text); a third solution with the same first step is never scored."""
+
+    name = "distill_test_shared_rollout"
+
+    async def solve(self, ctx: SolveContext) -> Result:
+        key = KEYS[ctx.problem.question]
+        unscored = f"Step 1: a.\nStep 2: \\boxed{{{key + 1}}}."
+        wrong = f"Step 1: a.\nStep 2: b.\nStep 3: \\boxed{{{key + 1}}}."
+        right = f"Step 1: a.\nStep 2: b. c.\nStep 3: \\boxed{{{key}}}."
+        verifier = RolloutVerifier(k=4, split="marked")
+        for text in (wrong, right):
+            await verifier.score(ctx, text)
+        moves.note_round(ctx, 0, [moves.Candidate(t, ctx.extract(t)) for t in (unscored, wrong, right)],
+                         decision="score")
+        return Result(str(key), right)
+
+
+register_strategy(SharedRolloutForTests)
+
+
+class LocalFromScratchForTests(Strategy):
+    """Two wrong drafts, then two local refinements from an empty prefix: one guided by a critique of the
+    second draft (so made from it), one by a fixed hint (made from either: unknown)."""
+
+    name = "distill_test_local_scratch"
+
+    async def solve(self, ctx: SolveContext) -> Result:
+        key = KEYS[ctx.problem.question]
+        first = moves.Candidate(f"Step 1: double it.\nStep 2: \\boxed{{{key + 3}}}.", str(key + 3))
+        second = moves.Candidate(f"Step 1: halve it.\nStep 2: \\boxed{{{key + 4}}}.", str(key + 4))
+        moves.note_round(ctx, 0, [first, second], decision="refine")
+        feedback = await moves.critique(ctx, second)
+        made = await moves.local_refine(ctx, "", feedback, round=1)
+        await moves.local_refine(ctx, "", "Start over.", round=1)
+        moves.note_round(ctx, 1, [made], decision="stop")
+        return Result(made.answer, made.text)
+
+
+register_strategy(LocalFromScratchForTests)
+
+
 def stored_run(store: Store, strategy: str, options: dict[str, Any] | None = None,
-               identity: str = "scripted:v1") -> RunInfo:
+               identity: str = "scripted:v1", uses_oracle: bool = False) -> RunInfo:
     model = ScriptedModel(responder=responder, identity=identity)
     chosen = make_strategy(strategy, options or {})
     run = store.create_run(task="arithmetic", task_options=TASK_OPTIONS, strategy=chosen.name,
                            strategy_options=options_of(chosen), model="scripted", model_identity=identity,
-                           settings={}, problem_ids=[p.id for p in TASK.problems()], uses_oracle=False)
+                           settings={}, problem_ids=[p.id for p in TASK.problems()], uses_oracle=uses_oracle)
     asyncio.run(execute_run(store, run, TASK, chosen, {"solver": model}, concurrency=2))
     return run
 

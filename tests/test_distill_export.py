@@ -145,9 +145,10 @@ def test_steps_labels_from_values_rollouts_regraded_and_the_final_step_from_the_
         assert isinstance(record["prompt"], str) and record["prompt"].startswith(
             TASK.problems(ids=[record["provenance"]["problem"]])[0].question)
     verifier = by_source["verifier:rollout"][0]
-    assert verifier["values"] == [0.9, 0.2] and verifier["labels"] == [True, False] and verifier["first_error"] == 1
+    assert verifier["values"] == [0.9, 0.0] and verifier["labels"] == [True, False] and verifier["first_error"] == 1
+    assert verifier["verifier_values"] == [0.9, 0.2]  # the verifier's belief, kept apart from the labels
     regraded = by_source["grader:rollouts"][0]
-    assert regraded["values"] == pytest.approx([2 / 3, 0.0])
+    assert regraded["values"] == pytest.approx([2 / 3, 1.0])
     assert regraded["labels"] == [True, True]  # the last step is the whole (right) draft: the grader's verdict
     judged = by_source["verifier:step_judge"][0]  # a right solution the step judge doubted
     assert judged["labels"] == [False, True] and judged["provenance"]["round"] == 1

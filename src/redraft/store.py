@@ -105,6 +105,10 @@ class ProblemRecord:
     error: str | None
 
 
+class AmbiguousRunError(ValueError):
+    """A partial run id that matches several runs (a ValueError, so the CLI shows it as one line)."""
+
+
 class Store:
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_db_path()
@@ -132,10 +136,16 @@ class Store:
         return self.get_run(run_id)
 
     def get_run(self, run_id: str) -> RunInfo:
+        """The run with this id, else the one run whose id contains it (KeyError if none, AmbiguousRunError
+        listing the candidates if several)."""
         row = self.db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
-            row = self.db.execute("SELECT * FROM runs WHERE id LIKE ? ORDER BY created DESC",
-                                  (f"%{run_id}%",)).fetchone()
+            rows = self.db.execute("SELECT * FROM runs WHERE instr(id, ?) > 0 ORDER BY created DESC",
+                                   (run_id,)).fetchall()
+            if len(rows) > 1:
+                raise AmbiguousRunError(f"{run_id!r} matches {len(rows)} runs in {self.path}: "
+                                        f"{', '.join(r['id'] for r in rows)}; give more of the id")
+            row = rows[0] if rows else None
         if row is None:
             raise KeyError(f"no run {run_id!r} in {self.path}")
         return _run_from_row(row)

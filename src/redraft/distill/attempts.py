@@ -20,8 +20,10 @@ Choices the sources leave open, stated here:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 from ..store import ProblemRecord, RunInfo, Store
@@ -175,17 +177,53 @@ class RunError(ValueError):
     """A run to export is missing or unusable; the message is shown as is."""
 
 
-def load_problem_traces(store: Store, run_ids: Iterable[str]) -> list[ProblemTrace]:
-    """Every finished problem of the given runs, with its task rebuilt and its attempts graded.
+_TEST_NAME = re.compile(r"(?<![a-z])test(?![a-z])|math[-_ ]?500")
 
-    Problems whose strategy raised (``error`` set) still count: their calls happened."""
-    tasks: dict[str, Task] = {}
-    items: list[ProblemTrace] = []
+
+def known_test_split(task: str, task_options: dict[str, Any]) -> str | None:
+    """Why a run's problems are a known evaluation (test) split, or None when they are not known to be.
+
+    Training labels must come from a train split: a model fine-tuned on a benchmark's test problems
+    is then "evaluated" on problems it was trained on, and every later number on that benchmark is
+    contaminated. Read from what the task records of where its problems came from (``run.task`` and
+    ``run.task_options["data"]``): gsm8k without a data file reads the hub's test split; humaneval has
+    only a test split; mbpp from the hub reads split ``test`` unless ``hub:CONFIG:SPLIT`` names another;
+    a data file whose name says ``test`` (or MATH-500, a subset of MATH's test split) is one. Generated
+    tasks (arithmetic) and other files pass: keeping their held-out seeds or files apart is the caller's
+    job (``--holdout-run``)."""
+    data = task_options.get("data")
+    if task == "humaneval":
+        return "humaneval has only a test split"
+    if task == "gsm8k" and not data:
+        return "gsm8k without --data reads the hub's test split"
+    if task == "mbpp" and (not data or str(data).startswith("hub")):
+        parts = str(data or "hub").split(":")
+        split = parts[2] if len(parts) > 2 and parts[2] else "test"
+        return "mbpp from the hub reads its test split" if split == "test" else None
+    if data and _TEST_NAME.search(PurePath(str(data)).name.lower()):
+        return f"its data file {data} is a test split (by its name)"
+    return None
+
+
+def resolve_runs(store: Store, run_ids: Iterable[str]) -> list[RunInfo]:
+    """The runs named by full or partial ids, each once, in the order given."""
+    runs: dict[str, RunInfo] = {}
     for run_id in run_ids:
         try:
             run = store.get_run(run_id)
         except KeyError as exc:
             raise RunError(str(exc.args[0])) from None
+        runs.setdefault(run.id, run)
+    return list(runs.values())
+
+
+def load_problem_traces(store: Store, run_ids: Iterable[str]) -> list[ProblemTrace]:
+    """Every finished problem of the given runs (each run once), with its task rebuilt and its attempts graded.
+
+    Problems whose strategy raised (``error`` set) still count: their calls happened."""
+    tasks: dict[str, Task] = {}
+    items: list[ProblemTrace] = []
+    for run in resolve_runs(store, run_ids):
         key = task_key(run)
         if key not in tasks:
             tasks[key] = load_task(run.task, **run.task_options)

@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help="never export a problem whose question appears in this run (repeatable)")
     distill.add_argument("--step-threshold", type=float, default=0.5, help="steps: value at or above = good step")
     distill.add_argument("--seed", type=int, default=0)
+    distill.add_argument("--allow-test-split", action="store_true",
+                         help="export runs on a known test split too (refused by default: labels must come "
+                              "from a train split)")
     distill.set_defaults(func=cmd_distill)
 
     trainer = subparsers.add_parser("train", help="fine-tune a model on a distilled set with TRL + LoRA (CPU)")
@@ -63,7 +66,9 @@ def cmd_distill(args: argparse.Namespace) -> int:
         per_problem=args.per_problem, only_hard=args.only_hard, pairs_per_problem=args.pairs_per_problem,
         rejected_needs_answer=args.rejected_needs_answer, step_threshold=args.step_threshold,
     )
-    export = export_runs(store, args.runs, args.format, options)
+    export = export_runs(store, args.runs, args.format, options, allow_test_split=args.allow_test_split)
+    for warning in export.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     written = write_export(export, args.output)
     for path, count in written.items():
         console.print(f"{count} {args.format} records -> {path}")

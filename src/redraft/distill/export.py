@@ -35,10 +35,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..steps import SPLIT_MODES, split_steps
+from ..steps import SPLIT_MODES, prefix_through, split_steps
 from ..store import Store
 from ..strategies import moves
-from .attempts import Attempt, ProblemTrace, call_rounds, greedy_draft, load_problem_traces, normalized
+from ..verifiers.rollout import CONTINUE_PROMPT
+from .attempts import (
+    Attempt,
+    ProblemTrace,
+    RunError,
+    call_rounds,
+    greedy_draft,
+    known_test_split,
+    load_problem_traces,
+    normalized,
+    resolve_runs,
+)
 
 FORMATS = ("sft", "dpo", "refine", "steps")
 # call labels of refinement moves (``moves.refine`` labels its call with the candidate's origin)
@@ -67,6 +78,7 @@ class Export:
     format: str
     records: list[dict[str, Any]]
     stats: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # one line each: test-split runs let through, oracle runs
 
     def by_refinement(self) -> dict[str, list[dict[str, Any]]]:
         """``refine`` records split into their kinds (global / local), to be written apart."""
@@ -76,14 +88,31 @@ class Export:
         return dict(groups)
 
 
-def export_runs(store: Store, run_ids: Sequence[str], fmt: str, options: ExportOptions | None = None) -> Export:
-    """Build one training set of format ``fmt`` from stored runs (the Python API behind ``redraft distill``)."""
+def export_runs(store: Store, run_ids: Sequence[str], fmt: str, options: ExportOptions | None = None, *,
+                allow_test_split: bool = False) -> Export:
+    """Build one training set of format ``fmt`` from stored runs (the Python API behind ``redraft distill``).
+
+    Each run is used once however often it is named. A run on a known test split (``known_test_split``)
+    raises ``RunError`` unless ``allow_test_split``, which exports it with a line in ``Export.warnings``;
+    runs that used the oracle are exported (``provenance.uses_oracle``) with a warning line too."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     if not run_ids:
         raise ValueError("give at least one run")
     options = options or ExportOptions()
-    items = load_problem_traces(store, run_ids)
+    runs = resolve_runs(store, run_ids)
+    warnings: list[str] = []
+    for run in runs:
+        reason = known_test_split(run.task, run.task_options)
+        if reason is not None and not allow_test_split:
+            raise RunError(f"run {run.id}: {reason}, and training labels must come from a train split "
+                           f"(--allow-test-split / allow_test_split=True exports it anyway)")
+        if reason is not None:
+            warnings.append(f"run {run.id} is on a test split ({reason}): do not evaluate the trained model on it")
+        if run.uses_oracle:
+            warnings.append(f"run {run.id} used the oracle (the answer key) while solving: its records say "
+                            f"provenance.uses_oracle")
+    items = load_problem_traces(store, [run.id for run in runs])
     held = normalized_questions(options.holdout_questions)
     kept = [item for item in items if normalized(item.problem.question) not in held]
     stats = {"problems": len({item.key for item in items}), "held_out_skipped": len(items) - len(kept),
@@ -92,7 +121,7 @@ def export_runs(store: Store, run_ids: Sequence[str], fmt: str, options: ExportO
     builder = {"sft": sft_records, "dpo": dpo_records, "refine": refine_records, "steps": step_records}[fmt]
     records = builder(kept, options, stats)
     stats["records"] = len(records)
-    return Export(fmt, records, stats)
+    return Export(fmt, records, stats, warnings)
 
 
 def normalized_questions(questions: Iterable[str]) -> set[str]:
@@ -235,7 +264,7 @@ def refine_records(items: Sequence[ProblemTrace], options: ExportOptions,
                 finish = (event.get("finish") or [None] * (sample + 1))[sample]
                 if finish == "length" and not options.keep_truncated:
                     continue
-                draft = _draft_of(item, kind, fields, content)
+                draft = _draft_of(item, kind, fields, content, index)
                 if draft is None:
                     stats["refine_draft_unknown"] += 1
                     continue
@@ -267,16 +296,27 @@ def _rounds(item: ProblemTrace) -> list[int | None]:
     return call_rounds(item.record.trace)
 
 
-def _draft_of(item: ProblemTrace, kind: str, fields: dict[str, str], content: str) -> str | None:
-    """The draft a refinement call started from: read from its prompt, else a known attempt it quotes."""
+def _draft_of(item: ProblemTrace, kind: str, fields: dict[str, str], content: str, index: int) -> str | None:
+    """The draft the refinement call at trace event ``index`` started from, or None when it is unknown.
+
+    Global: the solution its prompt quotes, else the longest known attempt it quotes. Local: the prompt
+    holds only the kept prefix, so the draft is the one attempt made before the call (not itself a local
+    refinement) that starts with that prefix; when several do (an empty prefix, "(nothing yet)", fits
+    every one), the one quoted by the earlier call that wrote this call's critique; else unknown."""
     if kind == "local" and "prefix" in fields:
         prefix = normalized(fields["prefix"])
         prefix = "" if prefix == "(nothing yet)" else prefix
-        # the draft is a known attempt that starts with the kept prefix (the one being repaired)
-        for attempt in item.attempts:
-            if normalized(attempt.text).startswith(prefix) and attempt.source != "local":
-                return attempt.text
-        return None
+        drafts = {normalized(a.text): a.text for a in item.attempts
+                  if a.source != "local" and a.call is not None and a.call < index
+                  and (not prefix or normalized(a.text) == prefix or normalized(a.text).startswith(prefix + " "))}
+        critique = normalized(fields.get("critique", ""))
+        if len(drafts) > 1 and critique:
+            quoting = " ".join(normalized(m.get("content", "")) for event in item.record.trace[:index]
+                               if event.get("type") == "call"
+                               and any(normalized(o) == critique for o in event.get("outputs", []))
+                               for m in event.get("messages", []))
+            drafts = {flat: text for flat, text in drafts.items() if flat in quoting}
+        return next(iter(drafts.values())) if len(drafts) == 1 else None
     if "solution" in fields:
         return fields["solution"].strip()
     quoted = [a.text for a in item.attempts if normalized(a.text) and normalized(a.text) in normalized(content)]
@@ -325,42 +365,49 @@ def step_scores_in(trace: Sequence[dict[str, Any]]) -> list[StepScore]:
 
 
 ROLLOUT_LABEL = re.compile(r"^rollout_step_(\d+)$")
+CONTINUE_PATTERN = template_pattern(CONTINUE_PROMPT)
+
+
+@dataclass(frozen=True)
+class RolloutCall:
+    index: int  # trace event
+    step: int  # the prefix runs through this step
+    prefix: str  # normalized
+    outputs: list[str]
 
 
 def rollout_scores_in(item: ProblemTrace) -> list[StepScore]:
     """Step values re-measured with the key from the ``rollout`` verifier's own calls.
 
-    That verifier labels the k continuations of the prefix through step i ``rollout_step_{i}`` and
-    puts the prefix in the call's messages. For each attempt of the problem, the split (tried in
-    ``SPLIT_MODES`` order) under which its prefixes match the most rollout calls gives its steps;
-    a step's value is the fraction of its continuations (prefix + continuation) the grader accepts
+    That verifier labels the k continuations of the prefix through step i ``rollout_step_{i}`` (the
+    prefix prefilled as an assistant turn, or quoted in its ``CONTINUE_PROMPT``) and, after scoring one
+    solution, notes ``rollout_values`` (``rolled_out`` positions, one value per step, the consensus).
+    Rollouts go to the solution they were made for: an attempt, split as in ``SPLIT_MODES`` order,
+    claims a ``rollout_values`` note with as many values as it has steps whose last value agrees with
+    its own answer, and, for each rolled-out position, an earlier call not yet claimed whose prefix is
+    exactly its own prefix through that step. Each note and call is claimed once, so a solution never
+    gets the rollouts of another one sharing its first steps, and an attempt never scored gets none.
+    A step's value is the fraction of its continuations (prefix + continuation) the grader accepts
     (Math-Shepherd's soft estimate with the answer key, not the verifier's consensus). A step with
     no rollout of its own takes the next rolled-out step's value, as the verifier does, and the
     last step is the solution itself."""
-    calls: dict[int, list[tuple[str, list[str]]]] = defaultdict(list)
-    for event in item.record.trace:
+    calls: list[RolloutCall] = []
+    notes: list[tuple[int, dict[str, Any]]] = []
+    for index, event in enumerate(item.record.trace):
         match = ROLLOUT_LABEL.match(str(event.get("label", ""))) if event.get("type") == "call" else None
-        if match:
-            content = "\n".join(m.get("content", "") for m in event.get("messages", []))
-            calls[int(match.group(1))].append((content, list(event.get("outputs", []))))
-    if not calls:
-        return []
+        prefix = _rollout_prefix(event.get("messages") or []) if match else None
+        if match and prefix is not None:
+            calls.append(RolloutCall(index, int(match.group(1)), normalized(prefix), list(event.get("outputs", []))))
+        if event.get("type") == "rollout_values" and isinstance(event.get("values"), list) \
+                and isinstance(event.get("rolled_out"), list):
+            notes.append((index, event))
+    claimed: set[int] = set()  # trace events (calls and notes) already attributed to a solution
     found = []
     for attempt in item.attempts:
-        best: tuple[int, list[str], dict[int, list[str]]] | None = None
-        for mode in SPLIT_MODES:
-            steps = split_steps(attempt.text, mode)
-            prefixes = {i: "\n".join(steps[: i + 1]) for i in range(len(steps) - 1)}
-            outputs: dict[int, list[str]] = {}
-            for index, prefix in prefixes.items():
-                for content, texts in calls.get(index, []):
-                    if prefix and prefix in content:
-                        outputs.setdefault(index, []).extend(f"{prefix}\n{t}" for t in texts)
-            if outputs and (best is None or len(outputs) > best[0]):
-                best = (len(outputs), steps, outputs)
-        if best is None:
+        claim = _claim_rollouts(item, attempt, calls, notes, claimed)
+        if claim is None:
             continue
-        _, steps, outputs = best
+        steps, outputs = claim
         values: list[float | None] = [
             sum(item.grade(text)[1] for text in outputs[i]) / len(outputs[i]) if outputs.get(i) else None
             for i in range(len(steps))]
@@ -371,6 +418,48 @@ def rollout_scores_in(item: ProblemTrace) -> list[StepScore]:
         found.append(StepScore(attempt.text, [float(v) for v in values if v is not None], None, steps, "auto",
                                "rollout", event=attempt.call or 0, regraded=True))
     return found
+
+
+def _rollout_prefix(messages: Sequence[dict[str, Any]]) -> str | None:
+    """The prefix a rollout call continued: its prefilled assistant turn, or the one its prompt quotes."""
+    if not messages:
+        return None
+    last = messages[-1]
+    if last.get("role") == "assistant":
+        return str(last.get("content", ""))
+    match = CONTINUE_PATTERN.match(str(last.get("content", "")))
+    return match.group("prefix") if match else None
+
+
+def _claim_rollouts(item: ProblemTrace, attempt: Attempt, calls: Sequence[RolloutCall],
+                    notes: Sequence[tuple[int, dict[str, Any]]],
+                    claimed: set[int]) -> tuple[list[str], dict[int, list[str]]] | None:
+    """(steps, graded texts per rolled-out step) of the rollouts made for this attempt, claiming them."""
+    own = item.task.answer_key(attempt.answer) if attempt.answer is not None else None
+    for mode in SPLIT_MODES:
+        steps = split_steps(attempt.text, mode)
+        for note_index, note in notes:
+            positions = note["rolled_out"]
+            consensus = note.get("consensus")
+            final = 1.0 if consensus is not None and own == consensus else 0.0
+            if note_index in claimed or not positions or len(note["values"]) != len(steps) \
+                    or note["values"][-1] != final:
+                continue
+            picked: dict[int, RolloutCall] = {}
+            for position in positions:
+                if not isinstance(position, int) or not 0 <= position < len(steps) - 1:
+                    break
+                prefix = normalized(prefix_through(steps, position))
+                call = next((c for c in calls if c.index < note_index and c.step == position and c.prefix == prefix
+                             and c.index not in claimed and c not in picked.values()), None)
+                if call is None:
+                    break
+                picked[position] = call
+            else:
+                claimed.update([note_index, *(c.index for c in picked.values())])
+                return steps, {position: [f"{prefix_through(steps, position)}\n{t}" for t in call.outputs]
+                               for position, call in picked.items()}
+    return None
 
 
 def _step_score(data: dict[str, Any], solution: str, index: int) -> StepScore:
@@ -390,11 +479,16 @@ def step_records(items: Sequence[ProblemTrace], options: ExportOptions,
     """Values, in order of preference: the ``rollout`` verifier's own calls re-graded with the key
     (``rollout_scores_in``), then recorded Scores (``step_scores_in``).
 
+    Record fields: ``labels`` is the PRM label (the column TRL's PRMTrainer reads), one bool per step;
+    ``values`` are the values those labels are thresholded from; ``verifier_values`` is what the
+    verifier itself recorded (its belief, None when nothing was recorded or the values come from its
+    own rollout calls re-graded), kept apart so it is never mistaken for a label.
+
     Label rule (the papers leave the threshold to the user): a step is good when its value is at
     least ``step_threshold``; with rollout answers recorded, the value is the fraction the grader
     accepts (Math-Shepherd's soft estimate against the key); with only ``first_error``, steps before
-    it are good and the rest bad. The last step is the whole solution, so its label is always the
-    grader's verdict on it, whatever the verifier believed."""
+    it are good and the rest bad. The last step is the whole solution, so its value is the grader's
+    verdict on it (1.0 or 0.0) and so is its label, whatever the verifier believed."""
     records = []
     stats.update(steps_scored=0, steps_mismatched=0, steps_duplicate=0)
     seen: set[tuple[Any, ...]] = set()
@@ -421,6 +515,7 @@ def step_records(items: Sequence[ProblemTrace], options: ExportOptions,
                 continue
             seen.add(key)
             _, correct, detail = item.grade(score.solution)
+            values = [*values[:-1], 1.0 if correct else 0.0]
             labels = [value >= options.step_threshold for value in values]
             labels[-1] = correct
             records.append({
@@ -428,6 +523,7 @@ def step_records(items: Sequence[ProblemTrace], options: ExportOptions,
                 "completions": steps,
                 "labels": labels,
                 "values": values,
+                "verifier_values": None if score.regraded else score.values,
                 "first_error": score.first_error,
                 "provenance": item.provenance(round=rounds[score.event], source=value_source, call=score.event,
                                               threshold=options.step_threshold, grade=detail),
