@@ -140,3 +140,15 @@ def test_train_sft_then_dpo_end_to_end_and_serve_the_result(exported):
     assert all(b[0].text == greedy[0].text for b in both)  # greedy requests batched together agree
     dpo_meta = train(_options(exported, "dpo", nll_weight=1.0))
     assert dpo_meta["steps"] == 2 and dpo_meta["train_loss"] == dpo_meta["train_loss"]  # not NaN
+
+
+def test_the_train_command_trains_and_saves(exported, capsys):
+    from redraft.cli import main
+
+    files, model_dir, root = exported
+    out = root / "out-cli"
+    code = main(["train", str(files["sft"]), "--format", "sft", "--base", str(model_dir), "-o", str(out),
+                 "--max-steps", "1", "--batch-size", "2", "--max-length", "256"])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads((out / "redraft_train.json").read_text())["steps"] == 1
+    assert f"saved to {out}" in capsys.readouterr().err
