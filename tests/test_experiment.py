@@ -144,3 +144,147 @@ def test_a_grid_cell_can_double_as_the_matched_baseline(db_path):
     refine = next(m for m in build_report(store, experiment="scripted").runs if m.run.strategy == TEST_REFINE)
     assert {p.other_id for p in refine.versus_matched} >= {sc[0].run.id}
     assert len(refine.versus_matched) == 2
+
+
+# -- the audit of issue 6 ----------------------------------------------------------------------------------------
+
+def test_an_edited_experiment_shows_one_run_per_current_cell_and_keeps_the_old_ones(db_path):
+    from redraft.report import build_report
+
+    run_experiment(db_path, small_spec(limit=6))
+    store, runs, _ = run_experiment(db_path, small_spec(limit=12))  # `limit:` widened
+    assert len(runs) == 6 and all(len(store.results(r.run.id)) == 12 for r in runs)
+    assert len(store.list_runs()) == 12  # the 6-problem runs stay in the database
+    assert sorted(m.run.id for m in build_report(store, experiment="scripted").runs) == sorted(r.run.id for r in runs)
+
+    # a strategy dropped from the file leaves the experiment's view (its run stays in the database)
+    store, runs, _ = run_experiment(db_path, small_spec(limit=12, strategies=small_spec()["strategies"][:2]))
+    assert len(runs) == 5 and not any(r.run.strategy == "self_consistency" and r.kind == "cell" for r in runs)
+    assert len(store.list_runs()) == 12
+    # dropping the matched baselines drops the pilot and both baselines too
+    no_matched = [*small_spec()["strategies"][:1], {"name": TEST_REFINE, "options": {"rounds": 2},
+                                                  "matched_baselines": False}]
+    store, runs, _ = run_experiment(db_path, small_spec(limit=12, strategies=no_matched))
+    assert sorted(r.label for r in runs) == ["cot", f"{TEST_REFINE}(rounds=2)"]
+    assert sorted(m.label for m in build_report(store, experiment="scripted").runs) == \
+        ["cot", f"{TEST_REFINE}(rounds=2)"]
+
+
+def test_a_baseline_matched_to_two_refinements_keeps_both_comparisons(db_path):
+    from redraft.report import build_report
+
+    # the two refinement cells spend the same tokens, so they share one matched self-consistency run
+    spec = small_spec(strategies=[{"name": TEST_REFINE, "options": {"rounds": 2},
+                                   "verifiers": ["rating", "rating:max_tokens=48"]}])
+    store, runs, _ = run_experiment(db_path, spec)
+    refines = {r.run.id for r in runs if r.run.strategy == TEST_REFINE}
+    [sc] = [r for r in runs if r.run.strategy == "self_consistency"]
+    assert len(refines) == 2 and {m.refinement for m in sc.matches} == refines
+    assert all(m.detail["n"] == sc.run.strategy_options["n"] for m in sc.matches)
+    report = build_report(store, experiment="scripted")
+    for refine in (m for m in report.runs if m.run.id in refines):
+        assert sc.run.id in {p.other_id for p in refine.versus_matched} and len(refine.versus_matched) == 2
+
+
+@pytest.mark.parametrize("strategy, options, expected", [
+    ("dser", {}, "judge"), ("hsr", {}, "judge"), ("iad", {}, "judge"),  # their Options default
+    ("glore", {}, "judge"), ("magicore", {"outcome_verifier": "rating"}, "rating"),  # outcome_verifier
+    ("self_refine", {}, "the file's"), ("self_refine", {"verifier": "rating"}, "rating"), ("cot", {}, "the file's"),
+])
+def test_best_of_n_scores_with_the_refinement_strategys_effective_verifier(strategy, options, expected):
+    from redraft.experiment import matched_verifier
+
+    assert matched_verifier(strategy, options, "the file's") == expected
+
+
+def test_the_pilot_and_best_of_n_use_the_refinement_strategys_default_verifier(db_path):
+    # the test refinement's verifier defaults to rating; the file's baseline_verifier is only a fallback
+    store, runs, _ = run_experiment(db_path, small_spec(baseline_verifier="judge"))
+    for run in runs:
+        if run.run.strategy == "best_of_n":
+            assert run.run.strategy_options["verifier"] == "rating"
+
+
+def test_the_verifiers_list_applies_to_outcome_verifier_and_is_refused_where_nothing_takes_it():
+    spec = parse_spec({"tasks": ["arithmetic"], "models": ["m"], "verifiers": ["rating", "judge"],
+                       "strategies": ["cot", "glore", {"name": "self_refine", "options": {"verifier": "judge"}}]})
+    cells = plan(spec)
+    assert sorted(c.options.get("outcome_verifier") for c in cells if c.strategy == "glore") == ["judge", "rating"]
+    assert [c.options for c in cells if c.strategy == "self_refine"] == [{"verifier": "judge"}]  # set explicitly
+    assert [c.options for c in cells if c.strategy == "cot"] == [{}]
+    with pytest.raises(ExperimentError, match="cot has no verifier"):
+        parse_spec({"tasks": ["arithmetic"], "models": ["m"], "strategies": [{"name": "cot", "verifiers": ["rating"]}]})
+
+
+GRID = "tasks: [arithmetic]\nmodels: [m]\n"
+
+
+@pytest.mark.parametrize("text, cell, problem", [
+    (GRID + "strategies: [{name: self_refine, options: {colour: 1}}]", "self_refine(colour=1)", "no option colour"),
+    (GRID + "strategies: [{name: self_consistency, options: {n: 2.5}}]", "self_consistency(n=2.5)", "valid int"),
+    (GRID + "strategies: [{name: self_refine, options: {verifier: nope}}]", "self_refine(verifier=nope)",
+     "unknown verifier 'nope'"),
+    (GRID + "strategies: [{name: glore, options: {step_verifier: nope}}]", "glore(step_verifier=nope)",
+     "unknown verifier 'nope'"),
+    (GRID + "strategies: [{name: dser, options: {verifier: 'rating:colour=red'}}]", "dser(verifier=rating:colour=red)",
+     "no option 'colour'"),
+    (GRID + "verifiers: [rating, nope]\nstrategies: [self_refine]", "self_refine(verifier=nope)",
+     "unknown verifier 'nope'"),
+    (GRID + "strategies: [{name: self_refine, sweep: {verifier: [rating, nope]}}]", "self_refine(verifier=nope)",
+     "unknown verifier 'nope'"),
+    (GRID + "strategies: [self_refine]\nbaseline_verifier: nope", "baseline_verifier", "unknown verifier 'nope'"),
+    (GRID + "strategies: [cot]\nbaseline: nope", "baseline", "'nope' is not a strategy"),
+    (GRID + "strategies: [{name: self_consistency, options: [n, 3]}]", "strategies entry 1 (self_consistency)",
+     "options: should be a mapping"),
+    (GRID + "strategies: [{name: self_consistency, options: n=3}]", "strategies entry 1 (self_consistency)",
+     "options: should be a mapping"),
+    (GRID + "strategies: [cot]\nlimit: lots", "limit", "an integer"),
+    (GRID + "strategies: [cot]\nlimit: 2.5", "limit", "an integer"),
+    ("tasks: [{name: arithmetic, limit: x}]\nmodels: [m]\nstrategies: [cot]", "task arithmetic: limit", "an integer"),
+    (GRID + "strategies: [cot]\nseed: one", "seed", "an integer"),
+    (GRID + "strategies: [cot]\nmatched_baselines: maybe", "matched_baselines", "true or false"),
+    (GRID + "strategies: [{name: self_refine, matched_baselines: 3}]", "strategies entry 1 (self_refine)",
+     "true or false"),
+    (GRID + "strategies: [cot]\nbudgets: [0]", "budgets", "positive integer"),
+    (GRID + "strategies: [cot]\nbudgets: [-100]", "budgets", "positive integer"),
+    (GRID + "strategies: [cot]\nbudgets: [1.5]", "budgets", "positive integer"),
+    (GRID + "strategies: [cot]\nbudgets: [true]", "budgets", "positive integer"),
+])
+def test_a_bad_cell_is_refused_up_front_in_one_line(tmp_path, capsys, text, cell, problem):
+    spec_file = tmp_path / "grid.yaml"
+    spec_file.write_text(text + "\n")
+    for argv in (["experiment", str(spec_file), "--dry-run"], ["experiment", str(spec_file), "--db",
+                                                               str(tmp_path / "runs.db")]):
+        assert main(argv) == 2
+        [line] = capsys.readouterr().err.strip().splitlines()
+        assert str(spec_file) in line and cell in line and problem in line, line
+    assert not (tmp_path / "runs.db").exists()  # refused before anything was stored
+
+
+def test_the_experiment_page_goes_next_to_the_experiment_file(tmp_path, monkeypatch, capsys):
+    import yaml
+
+    register_test_strategy()
+    folder = tmp_path / "examples"
+    folder.mkdir()
+    spec_file = folder / "scripted.yaml"
+    spec_file.write_text(yaml.safe_dump({**small_spec(), "db": "scripted.db"}))
+    model = scripted_model(ArithmeticTask(count=12))
+    monkeypatch.setattr(ExperimentRunner, "_load_model", lambda self, name: model)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["experiment", str(spec_file)]) == 0
+    assert (folder / "scripted.html").is_file() and not any(elsewhere.iterdir())
+    assert f"report: {folder / 'scripted.html'}" in capsys.readouterr().err
+    (folder / "scripted.html").unlink()
+    assert main(["report", str(spec_file)]) == 0  # `redraft report FILE.yaml` writes the same page
+    assert (folder / "scripted.html").is_file() and not any(elsewhere.iterdir())
+
+
+def test_an_experiment_recorded_before_experiment_cells_is_still_shown(db_path):
+    from redraft.experiment import experiment_runs
+
+    store, runs, _ = run_experiment(db_path, small_spec())
+    store.db.execute("DROP TABLE experiment_cells")  # as a database written before that table was
+    assert sorted(r.run.id for r in experiment_runs(store, "scripted")) == sorted(r.run.id for r in runs)

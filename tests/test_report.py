@@ -186,3 +186,29 @@ def test_a_run_whose_task_cannot_be_loaded_still_reports(tmp_path):
     assert any("gone.jsonl" in note for note in report.notes)
     assert "could not load task" in render(report, "md")
     assert render(report, "html").startswith("<!DOCTYPE html>")
+
+
+def test_a_report_from_a_missing_database_says_which_and_creates_nothing(tmp_path, capsys):
+    missing = tmp_path / "missing.db"
+    for target in ("scripted", "all", "20240101-000000-abcdef"):
+        assert main(["report", target, "--db", str(missing)]) == 2
+        assert str(missing) in capsys.readouterr().err
+    spec_file = tmp_path / "grid.yaml"
+    spec_file.write_text("tasks: [arithmetic]\nmodels: [m]\nstrategies: [cot]\ndb: gone.db\n")
+    assert main(["report", str(spec_file)]) == 2
+    assert str(tmp_path / "gone.db") in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.yaml"]
+
+
+def test_a_baseline_shared_by_two_refinements_is_noted_against_both(tmp_path):
+    from redraft.report.html import report_data
+
+    spec = small_spec(strategies=[{"name": TEST_REFINE, "options": {"rounds": 2},
+                                   "verifiers": ["rating", "rating:max_tokens=48"]}])
+    store, runs, _ = run_experiment(tmp_path / "runs.db", spec)
+    report = build_report(store, experiment="scripted")
+    [sc] = [m for m in report.runs if m.run.strategy == "self_consistency"]
+    refines = {m.run.id for m in report.runs if m.run.strategy == TEST_REFINE}
+    assert {to for to, _ in sc.matches} == refines
+    shown = report_data(report)["runs"][sc.run.id]
+    assert {m["to"] for m in shown["matches"]} == refines

@@ -9,10 +9,12 @@ import importlib
 import inspect
 import json
 import os
+import sqlite3
 import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -24,6 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from .cluster import ClusterError, RayPool
+from .experiment import ExperimentError
 from .models import BUILTIN_MODELS, DEFAULT_MODEL, ModelError, load_model
 from .models.base import Model
 from .runner import RunSummary, execute_run, solve_one, summarize
@@ -371,8 +374,11 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "func"):
             outcome = args.func(args)
             return asyncio.run(outcome) if inspect.iscoroutine(outcome) else int(outcome)
-    except (UsageError, TaskError, StrategyError, ModelError, ClusterError, ValueError) as exc:
-        console.print(f"[red]redraft: error:[/red] {exc}", highlight=False, soft_wrap=True)
+    except (UsageError, TaskError, StrategyError, ModelError, ClusterError, ExperimentError, ValueError,
+            sqlite3.Error, OSError) as exc:
+        # one line, no traceback: a bad experiment file, an unreadable or locked database, a path that is
+        # not there (ValueError covers the verifier and option errors; the text is shown as is, not as markup)
+        console.print(f"[red]redraft: error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print("[yellow]interrupted; finished problems are stored, resume with --resume[/yellow]")

@@ -42,7 +42,8 @@ class Report:
 
 def build_report(store: Store, *, experiment: str | None = None, run_ids: list[str] | None = None,
                  baseline: str | None = None, title: str | None = None) -> Report:
-    """Metrics for an experiment's runs, the given runs, or (neither given) every run in the store."""
+    """Metrics for an experiment's runs (one per cell of its file as last run: ``experiment_runs``),
+    the given runs, or (neither given) every run in the store."""
     from ..experiment import experiment_runs, experiment_spec
 
     grader = Grader()
@@ -51,7 +52,8 @@ def build_report(store: Store, *, experiment: str | None = None, run_ids: list[s
         spec = experiment_spec(store, experiment)
         members = experiment_runs(store, experiment)
         runs = [run_metrics(store, m.run, grader, label=m.label if m.kind == "cell" else None, kind=m.kind,
-                            matched_to=m.matched_to, detail=m.detail) for m in members]
+                            matched_to=m.matched_to, detail=m.detail,
+                            matches=[(match.refinement, match.detail) for match in m.matches]) for m in members]
     else:
         chosen = [store.get_run(run_id) for run_id in run_ids] if run_ids else store.list_runs()
         runs = [run_metrics(store, run, grader) for run in chosen]

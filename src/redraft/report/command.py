@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..store import Store
+from ..store import Store, default_db_path
 
 
 def register(subparsers: Any) -> None:
@@ -16,7 +16,8 @@ def register(subparsers: Any) -> None:
         description="TARGET is an experiment file (.yaml), an experiment name, a run id (or several, comma-"
                     "separated), or 'all' for every run in the database.")
     parser.add_argument("target", metavar="RUN_OR_EXPERIMENT")
-    parser.add_argument("-o", "--output", help="file to write (default: NAME.html for html, stdout for md/csv)")
+    parser.add_argument("-o", "--output", help="file to write (default for html: NAME.html, beside the experiment"
+                                               " file when TARGET is one; md/csv: stdout)")
     parser.add_argument("--format", choices=("html", "md", "csv"), default=None,
                         help="default: from the output's suffix, else html")
     parser.add_argument("--baseline", default=None, help="strategy to pair every run against (default: the"
@@ -27,18 +28,28 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=cmd_report)
 
 
+def open_existing(db: str | Path | None) -> Store:
+    """The run database at ``db`` (default: $REDRAFT_DB, ./redraft.db); refused, not created, when missing."""
+    from ..experiment import ExperimentError
+
+    path = Path(db) if db else default_db_path()
+    if not path.is_file():
+        raise ExperimentError(f"no run database at {path} (give --db, or make runs first)")
+    return Store(path)
+
+
 def resolve_target(target: str, db: str | None) -> tuple[Store, str | None, list[str] | None]:
     """(store, experiment name or None, run ids or None for all runs)."""
     from ..experiment import ExperimentError, list_experiments, load_spec
 
     if target.endswith((".yaml", ".yml")):
         spec = load_spec(target)
-        store = Store(db or spec.db)
+        store = open_existing(db or spec.db)
         if spec.name not in list_experiments(store):
             raise ExperimentError(f"experiment {spec.name!r} has not been run into {store.path}"
                                   f" (run it with: redraft experiment {target})")
         return store, spec.name, None
-    store = Store(db)
+    store = open_existing(db)
     if target == "all":
         return store, None, None
     if target in list_experiments(store):
@@ -70,6 +81,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         text = render(report, fmt)
     output = args.output
+    if output is None and fmt == "html" and experiment and args.target.endswith((".yaml", ".yml")):
+        from ..experiment import default_page
+
+        output = str(default_page(args.target, experiment))  # beside the file, as `redraft experiment` writes it
     if output is None and fmt == "html":
         output = f"{experiment or (run_ids[0] if run_ids and len(run_ids) == 1 else 'report')}.html"
     if output is None or output == "-":

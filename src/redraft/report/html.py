@@ -58,6 +58,8 @@ def _run_data(m: RunMetrics) -> dict[str, Any]:
         "matched": [{"id": p.other_id, "label": p.other_label, "diff": p.difference, "lo": p.interval[0],
                      "hi": p.interval[1], "shared": p.shared} for p in m.versus_matched],
         "matched_to": m.matched_to, "detail": m.detail, "rounds": m.round_accuracy, "by_role": m.by_role,
+        "matches": [{"to": to, "n": detail.get("n"), "target_tokens": detail.get("target_tokens")}
+                    for to, detail in m.matches],
         "verifiers": [vars(v) for v in m.verifiers], "problems": [_problem_summary(p) for p in m.problems],
     })
     return row

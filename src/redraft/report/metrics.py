@@ -233,9 +233,11 @@ class RunMetrics:
     run: RunInfo
     label: str
     kind: str = "run"
-    matched_to: str | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
+    matched_to: str | None = None  # its first match's refinement run
+    detail: dict[str, Any] = field(default_factory=dict)  # how that match's n was chosen
     problems: list[ProblemMetrics] = field(default_factory=list)
+    # every refinement run this one is a matched baseline of, with how n was chosen for it
+    matches: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     accuracy: float = 0.0
     interval: tuple[float, float] = (0.0, 0.0)
     per_problem: dict[str, float] = field(default_factory=dict)  # cost totals / problems
@@ -320,9 +322,11 @@ def paired_difference(mine: RunMetrics, other: RunMetrics) -> Paired | None:
 
 
 def run_metrics(store: Store, run: RunInfo, grader: Grader, *, label: str | None = None, kind: str = "run",
-                matched_to: str | None = None, detail: dict[str, Any] | None = None) -> RunMetrics:
+                matched_to: str | None = None, detail: dict[str, Any] | None = None,
+                matches: list[tuple[str, dict[str, Any]]] | None = None) -> RunMetrics:
     records = store.results(run.id)
     metrics = RunMetrics(run, label or default_label(run), kind, matched_to, dict(detail or {}))
+    metrics.matches = list(matches) if matches is not None else [(matched_to, metrics.detail)] if matched_to else []
     metrics.problems = [analyse_problem(run, record, grader) for record in records]
     if not records:
         return metrics
@@ -431,8 +435,10 @@ def pair_runs(metrics: Sequence[RunMetrics], baseline: str) -> None:
             mine.paired = paired_difference(mine, candidates[0])
     by_id = {m.run.id: m for m in metrics}
     for other in metrics:
-        # a grid cell can double as a matched baseline (same configuration): matched_to says so
-        if other.matched_to and other.matched_to in by_id and other.matched_to != other.run.id:
-            paired = paired_difference(by_id[other.matched_to], other)
-            if paired is not None:
-                by_id[other.matched_to].versus_matched.append(paired)
+        # a grid cell can double as a matched baseline (same configuration), and one baseline can be
+        # matched to several refinement runs: each of them is compared with it
+        for refinement, _ in other.matches:
+            if refinement in by_id and refinement != other.run.id:
+                paired = paired_difference(by_id[refinement], other)
+                if paired is not None:
+                    by_id[refinement].versus_matched.append(paired)

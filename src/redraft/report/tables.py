@@ -16,7 +16,7 @@ ROLE_NOTES = {"pilot": "pilot", "matched_self_consistency": "matched", "matched_
 
 def display_label(metrics: RunMetrics) -> str:
     """The run's label, with its part in the experiment (pilot, matched baseline) and the oracle mark."""
-    note = ROLE_NOTES.get(metrics.kind) or ("matched" if metrics.matched_to else None)
+    note = ROLE_NOTES.get(metrics.kind) or ("matched" if metrics.matches else None)
     text = f"{metrics.label} ({note})" if note else metrics.label
     return f"{text} {ORACLE_MARK}" if metrics.uses_oracle else text
 

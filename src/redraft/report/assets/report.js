@@ -217,9 +217,11 @@ function renderCharts() {
 
 // a run's part in the experiment, when it is more than a grid cell
 function partNote(r) {
-  const target = r.matched_to && RUNS[r.matched_to] ? RUNS[r.matched_to].label : r.matched_to;
   if (r.kind === "pilot") return "pilot: measures one draft's and one scored draft's tokens";
-  if (r.matched_to) return `matched baseline of ${target}` + (r.matched_n ? ` (n=${r.matched_n} for ${num(r.matched_target_tokens)} tok)` : "");
+  // one baseline can be matched to several refinement runs: name each, with the n chosen for it
+  const matches = (r.matches || []).map((m) => (RUNS[m.to] ? RUNS[m.to].label : m.to) +
+    (m.n ? ` (n=${m.n} for ${num(m.target_tokens)} tok)` : ""));
+  if (matches.length) return "matched baseline of " + matches.join("; of ");
   return null;
 }
 
@@ -306,7 +308,7 @@ function selectRun(runId, scroll) {
     h("div", {class: "dim"}, `${r.task} · ${r.model} (${r.model_identity}) · ${r.strategy}(${options})` +
       (r.budget !== null && r.budget !== undefined ? ` · budget ${r.budget} tokens/problem` : "") + ` · seed ${r.settings.seed ?? 0}`),
     partNote(r) ? h("div", {class: "dim"}, partNote(r) +
-      (r.detail && r.detail.n ? `: n = round(${num(r.detail.target_tokens, 1)} target tokens / ${num(r.detail.unit_tokens, 1)} per sample, the ${r.detail.unit})` : "")) : null,
+      ((r.matches || []).length === 1 && r.detail && r.detail.n ? `: n = round(${num(r.detail.target_tokens, 1)} target tokens / ${num(r.detail.unit_tokens, 1)} per sample, the ${r.detail.unit})` : "")) : null,
     kv([["accuracy (95% CI)", `${pct(r.accuracy)} (${pct(r.ci_low)}–${pct(r.ci_high)})`],
         [`vs ${DATA.baseline}, paired`, r.vs_baseline === null ? "–" : `${pts(r.vs_baseline)} pts (${pts(r.vs_baseline_low)}, ${pts(r.vs_baseline_high)})`],
         ["pass@k (mean k)", r.pass_at_k === null ? "–" : `${pct(r.pass_at_k)} (${num(r.mean_k, 1)})`],
@@ -416,6 +418,11 @@ async function openTrace(runId, problemId) {
     return;
   }
   box.textContent = "";
+  if (!r || !t) {  // a link (or an edited address) to a run or problem this page does not have
+    box.append(h("button", {class: "close", onclick: closeTrace, title: "close (Esc)"}, "close ✕"),
+      h("p", {}, `no problem ${problemId} in run ${runId}` + (r ? ` (${r.label}); pick one from its table` : "")));
+    return;
+  }
   const roles = Object.entries(t.cost || {}).map(([role, c]) => `${role} ${c.calls} calls ${c.completion_tokens} tok`).join(" · ");
   box.append(h("div", {},
     h("button", {class: "close", onclick: closeTrace, title: "close (Esc)"}, "close ✕"),
