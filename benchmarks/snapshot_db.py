@@ -8,12 +8,16 @@ means a call is made again when needed; the certainty each sample showed is alre
 problem's trace.
 
 Stop the runs writing a database first: a database in use is refused, not copied half-written.
+With ``--copy-to DIR`` the database may stay in use: a consistent copy (SQLite's online backup) is
+made in DIR and the copy is cleaned, e.g. to commit a running benchmark's progress with
+``git update-index --cacheinfo`` while the run goes on.
 
-Usage: python benchmarks/snapshot_db.py benchmarks/spine.db [more.db ...]
+Usage: python benchmarks/snapshot_db.py [--copy-to DIR] benchmarks/spine.db [more.db ...]
 """
 
 from __future__ import annotations
 
+import argparse
 import sqlite3
 import sys
 from pathlib import Path
@@ -35,23 +39,39 @@ def snapshot(path: Path) -> str:
     finally:
         db.close()
     after = path.stat().st_size
-    return f"{path}: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB ({dropped} cache entries with log-probabilities dropped)"
+    return (f"{path}: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB"
+            f" ({dropped} cache entries with log-probabilities dropped)")
 
 
 def _size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
+def copy_live(path: Path, folder: Path) -> Path:
+    """A consistent copy of a database that may be in use, through SQLite's online backup."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / path.name
+    target.unlink(missing_ok=True)
+    source, copy = sqlite3.connect(path, timeout=30.0), sqlite3.connect(target)
+    try:
+        source.backup(copy)
+    finally:
+        source.close()
+        copy.close()
+    return target
+
+
 def main(argv: list[str]) -> int:
-    if not argv:
-        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
-        return 2
-    for name in argv:
-        path = Path(name)
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("databases", nargs="+", type=Path)
+    parser.add_argument("--copy-to", type=Path,
+                        help="clean a consistent copy in this folder; the original is untouched")
+    args = parser.parse_args(argv)
+    for path in args.databases:
         if not path.is_file():
             print(f"{path}: no such database", file=sys.stderr)
             return 2
-        print(snapshot(path))
+        print(snapshot(copy_live(path, args.copy_to) if args.copy_to else path))
     return 0
 
 
