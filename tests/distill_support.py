@@ -10,7 +10,7 @@ from redraft.context import Result, SolveContext
 from redraft.models.scripted import ScriptedModel
 from redraft.runner import execute_run
 from redraft.store import RunInfo, Store
-from redraft.strategies import make_strategy, moves, options_of
+from redraft.strategies import hsr, make_strategy, moves, options_of, self_debug
 from redraft.strategies.base import Strategy, register_strategy
 from redraft.tasks import load_task
 from redraft.verifiers.rollout import RolloutVerifier
@@ -50,6 +50,8 @@ def responder(messages: list[dict[str, str]], params: Any, index: int) -> str:
     key = key_in(messages)
     if "Review the proposed solution" in content:
         return "Step 2 adds instead of subtracting."
+    if "Fix the function so that" in content or "Anchor solution, to be repaired" in content:  # revise, repair
+        return f"Step 1: redo it.\nStep 2: the answer is \\boxed{{{key}}}."
     if "Previous solution:" in content:  # critique-guided refine: fixed
         return f"Step 1: start again.\nStep 2: the answer is \\boxed{{{key}}}."
     if "Draft solution (it may contain mistakes)" in content:  # global refine: still wrong
@@ -157,6 +159,29 @@ class LocalFromScratchForTests(Strategy):
 
 
 register_strategy(LocalFromScratchForTests)
+
+
+class ReviseRepairForTests(Strategy):
+    """A wrong draft rewritten the ways self_debug (a revision in the conversation, after a failing test) and
+    HSR (a repair of the anchor from its peers) do, with those strategies' own prompts and labels."""
+
+    name = "distill_test_revise_repair"
+
+    async def solve(self, ctx: SolveContext) -> Result:
+        key = KEYS[ctx.problem.question]
+        wrong = moves.Candidate(f"Step 1: add.\nStep 2: \\boxed{{{key + 2}}}.", str(key + 2))
+        moves.note_round(ctx, 0, [wrong], decision="refine")
+        revised = await self_debug.revise(ctx, wrong, "assert answer == key failed", round=1, explain=False,
+                                          max_tokens=64)
+        content = hsr.REPAIR_PROMPT.format(question=ctx.problem.question, solution=wrong.text, score=0.1,
+                                           peers="Peer 1 (score 0.90):\nStep 1: subtract.", instruction="")
+        [repaired] = await ctx.generate([{"role": "user", "content": content}], role="refiner", label="repair")
+        moves.note_round(ctx, 1, [revised, moves.Candidate(repaired.text, ctx.extract(repaired.text))],
+                         decision="stop")
+        return Result(revised.answer, revised.text)
+
+
+register_strategy(ReviseRepairForTests)
 
 
 def stored_run(store: Store, strategy: str, options: dict[str, Any] | None = None,

@@ -134,6 +134,22 @@ def test_refine_keeps_wrong_to_right_rounds_with_global_and_local_apart(store, r
     assert {r["refinement"] for r in local} == {"local"}
 
 
+def test_refine_keeps_self_debug_revisions_and_hsr_repairs_as_global_refinements(store):
+    run = stored_run(store, "distill_test_revise_repair")
+    export = export_runs(store, [run.id], "refine")
+    by_source = {}
+    for record in export.records:
+        by_source.setdefault(record["provenance"]["source"], []).append(record)
+    assert sorted(by_source) == ["repair", "revise"] and all(len(v) == 3 for v in by_source.values())
+    for record in export.records:
+        key = KEYS[record["question"]]
+        assert record["refinement"] == "global"
+        assert record["draft"] == f"Step 1: add.\nStep 2: \\boxed{{{key + 2}}}."  # the wrong draft it rewrote
+        assert graded_right(record["provenance"]["problem"], record["corrected"])
+    assert {r["critique"] for r in by_source["revise"]} == {"assert answer == key failed"}
+    assert {r["critique"] for r in by_source["repair"]} == {"Peer 1 (score 0.90):\nStep 1: subtract."}
+
+
 def test_steps_labels_from_values_rollouts_regraded_and_the_final_step_from_the_grader(store, runs):
     _, _, refine = runs
     export = export_runs(store, [refine.id], "steps")

@@ -37,7 +37,7 @@ from typing import Any
 
 from ..steps import SPLIT_MODES, prefix_through, split_steps
 from ..store import Store
-from ..strategies import moves
+from ..strategies import hsr, iad, moves, self_debug
 from ..verifiers.rollout import CONTINUE_PROMPT
 from .attempts import (
     Attempt,
@@ -52,8 +52,9 @@ from .attempts import (
 )
 
 FORMATS = ("sft", "dpo", "refine", "steps")
-# call labels of refinement moves (``moves.refine`` labels its call with the candidate's origin)
-REFINE_LABELS = ("refine", "global", "local")
+# call labels of refinement moves (``moves.refine`` labels its call with the candidate's origin), and of the
+# strategies' own whole-solution rewrites: self_debug's revision, HSR's repair, IAD's improved solution
+REFINE_LABELS = ("refine", "global", "local", "revise", "repair", "iad")
 
 
 @dataclass
@@ -225,17 +226,22 @@ def dpo_records(items: Sequence[ProblemTrace], options: ExportOptions, stats: di
 
 def template_pattern(template: str) -> re.Pattern[str]:
     """A regex that reads the fields back out of a formatted prompt template."""
-    parts = re.split(r"\{(\w+)\}", template)
+    parts = re.split(r"\{(\w+)(?::[^}]*)?\}", template)  # a field may carry a format spec: {score:.2f}
     pattern = "".join(re.escape(part) if index % 2 == 0 else f"(?P<{part}>.*?)" for index, part in enumerate(parts))
     return re.compile(f"^{pattern}$", re.DOTALL)
 
 
-# (kind, pattern): the refinement prompts of redraft's shared moves; other prompts fall back to matching drafts
+# (kind, pattern): the refinement prompts of redraft's shared moves and of the strategies that rewrite a
+# whole solution from a single prompt; other prompts fall back to the conversation or to matching drafts
 REFINE_TEMPLATES = [
     ("local", template_pattern(moves.LOCAL_REFINE_PROMPT)),
     ("global", template_pattern(moves.GLOBAL_REFINE_PROMPT)),
     ("global", template_pattern(moves.REFINE_PROMPT)),
+    ("global", template_pattern(hsr.REPAIR_PROMPT)),
+    ("global", template_pattern(iad.IAD_PROMPT)),
 ]
+# self_debug revises in the conversation: the draft is an assistant turn, the feedback the user turn after it
+CONVERSATION_FEEDBACK = [template_pattern(self_debug.EXPLAIN_PROMPT), template_pattern(self_debug.FIX_PROMPT)]
 
 
 def read_refine_prompt(content: str) -> tuple[str, dict[str, str]] | None:
@@ -258,7 +264,7 @@ def refine_records(items: Sequence[ProblemTrace], options: ExportOptions,
             content = event["messages"][-1].get("content", "")
             parsed = read_refine_prompt(content)
             kind = parsed[0] if parsed else ("local" if event["label"] == "local" else "global")
-            fields = parsed[1] if parsed else {}
+            fields = parsed[1] if parsed else conversation_fields(event["messages"])
             for sample, output in enumerate(event.get("outputs", [])):
                 stats["refine_calls"] += 1
                 finish = (event.get("finish") or [None] * (sample + 1))[sample]
@@ -282,7 +288,7 @@ def refine_records(items: Sequence[ProblemTrace], options: ExportOptions,
                     "refinement": kind,
                     "question": item.problem.question,
                     "draft": draft,
-                    "critique": fields.get("feedback") or fields.get("critique") or "",
+                    "critique": fields.get("feedback") or fields.get("critique") or fields.get("peers") or "",
                     "corrected": corrected,
                     "answer": answer,
                     "provenance": item.provenance(round=rounds[index], source=event["label"], call=index,
@@ -290,6 +296,23 @@ def refine_records(items: Sequence[ProblemTrace], options: ExportOptions,
                                                   grade=detail, role=event.get("role")),
                 })
     return records
+
+
+def conversation_fields(messages: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """A revision made in the conversation (self_debug): the first assistant turn is the draft, the user
+    turn after it carries the feedback (an explain-first revision's later "Now fix it." is not it)."""
+    for index, message in enumerate(messages):
+        if message.get("role") != "assistant":
+            continue
+        fields = {"solution": str(message.get("content", ""))}
+        for later in messages[index + 1:]:
+            if later.get("role") == "user":
+                text = str(later.get("content", ""))
+                match = next((m for m in (p.match(text) for p in CONVERSATION_FEEDBACK) if m), None)
+                fields["feedback"] = match["feedback"].strip() if match else text
+                break
+        return fields
+    return {}
 
 
 def _rounds(item: ProblemTrace) -> list[int | None]:
