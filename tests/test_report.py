@@ -130,6 +130,12 @@ def test_markdown_and_csv_mark_oracle_runs(experiment):
     assert {row["oracle"] for row in rows if "oracle" in row["label"]} == {"True"}
     assert float(next(r for r in rows if r["label"] == "cot")["accuracy"]) == pytest.approx(
         share(k % 2 == 0 for k in KEYS))
+    # cost by role: a column per role any run has; each run's role columns add up to its totals
+    roles = sorted({role for m in report.runs for role in m.by_role})
+    assert len(roles) > 1 and all(f"{role}_completion_tokens" in rows[0] for role in roles)
+    for row in rows:
+        spent = [float(row[f"{role}_completion_tokens"]) for role in roles if row[f"{role}_completion_tokens"]]
+        assert sum(spent) == pytest.approx(float(row["completion_tokens"]))
 
 
 def test_html_is_self_contained_and_carries_every_trace(experiment):

@@ -11,6 +11,7 @@ from .metrics import RunMetrics
 ORACLE_MARK = "[ORACLE]"
 
 
+ROLE_COST_FIELDS = ("completion_tokens", "prompt_tokens", "calls", "seconds")
 ROLE_NOTES = {"pilot": "pilot", "matched_self_consistency": "matched", "matched_best_of_n": "matched"}
 
 
@@ -99,6 +100,13 @@ def render_csv(report: Any, per_problem: bool = False) -> str:
     rows = [run_row(m) for m in report.runs]
     if not rows:
         return ""
+    # cost per problem by role, one column per (role, field) that any run has: a spreadsheet can then sum
+    # what the judge, the reviewer or the refiner cost without reading traces
+    roles = sorted({role for m in report.runs for role in m.by_role})
+    for row, m in zip(rows, report.runs, strict=True):
+        for role in roles:
+            for name in ROLE_COST_FIELDS:
+                row[f"{role}_{name}"] = m.by_role.get(role, {}).get(name)
     fields = list(rows[0])
     writer = csv.DictWriter(buffer, fieldnames=fields)
     writer.writeheader()
