@@ -18,6 +18,7 @@ Usage: python benchmarks/snapshot_db.py [--copy-to DIR] benchmarks/spine.db [mor
 from __future__ import annotations
 
 import argparse
+import json
 import sqlite3
 import sys
 from pathlib import Path
@@ -31,7 +32,10 @@ def snapshot(path: Path) -> str:
             db.execute("BEGIN EXCLUSIVE")
         except sqlite3.OperationalError as exc:
             raise SystemExit(f"{path}: in use ({exc}); stop the run writing it first") from exc
-        dropped = db.execute("DELETE FROM call_cache WHERE completions LIKE '%\"logprobs\"%'").rowcount
+        rows = db.execute("SELECT key, completions FROM call_cache").fetchall()
+        bulky = [(key,) for key, text in rows if any(c.get("logprobs") for c in json.loads(text))]
+        db.executemany("DELETE FROM call_cache WHERE key = ?", bulky)
+        dropped = len(bulky)
         db.execute("COMMIT")
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         db.execute("VACUUM")
