@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-from pathlib import Path
 
 import yaml
+from benchmark_scripts import load_benchmark_script
 from report_fixtures import run_experiment, small_spec
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("make_results", REPO / "benchmarks" / "make_results.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("make_results")
 
 
 def test_results_are_generated_from_the_manifest(tmp_path):

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import sqlite3
 from pathlib import Path
+
+from benchmark_scripts import load_benchmark_script
 
 from redraft.models.base import Completion, TokenLogprob
 from redraft.store import Store
 
-REPO = Path(__file__).resolve().parent.parent
-
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("snapshot_db", REPO / "benchmarks" / "snapshot_db.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark_script("snapshot_db")
 
 
 def _store_with_cache(path: Path) -> Store:
