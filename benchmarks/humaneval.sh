@@ -41,10 +41,11 @@ PYEOF
 for model in $MODELS; do
   run --model "$model" --strategy cot --concurrency "$CONCURRENCY"
   run --model "$model" --strategy self_debug -o rounds=3 --concurrency "$CONCURRENCY"
-  run --model "$model" --strategy pgs -o rounds=3 --concurrency "$CONCURRENCY"
+  # the matched baseline right after the run it matches, so a cut-off session leaves a whole comparison
   n=$(matched_n "$model")
   echo "best_of_n for $model: N=$n (matched to self_debug's completion tokens)" >&2
   run --model "$model" --strategy best_of_n --n "$n" -o verifier=execution --concurrency "$CONCURRENCY"
+  run --model "$model" --strategy pgs -o rounds=3 --concurrency "$CONCURRENCY"
 done
 {
   $PY benchmarks/summarize_runs.py --db "$DB" --title "HumanEval pass@1 (first $LIMIT problems), graded in the sandbox"

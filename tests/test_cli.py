@@ -22,6 +22,7 @@ def redraft(*args, env=None):
         (["run", "--task", "arithmetic", "-o", "bogus=1"], "has no option bogus"),
         (["run", "--task", "arithmetic", "--model", "/tmp/none.gguf"], "model file not found"),
         (["show", "no-such-run"], "no run 'no-such-run'"),
+        (["runs", "--delete", "no-such-run"], "no run 'no-such-run'"),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message, tmp_path):

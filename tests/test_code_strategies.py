@@ -111,6 +111,9 @@ def test_self_debug_feeds_the_failing_test_back_and_stops_when_visible_tests_pas
     trace = rounds(ctx)
     assert [r["round"] for r in trace] == [0, 1] and trace[-1]["decision"] == "stop: all checks pass"
     assert trace[0]["answer"] != trace[1]["answer"] and result.info["round"] == 1
+    # the round's score is the share of visible tests passed (a verifier value in [0, 1], as reports read
+    # it), not the raw count in its rank
+    assert [r["scores"] for r in trace] == [[0.0], [1.0]] and trace[1]["rank"] == [1]
 
 
 def test_self_debug_keeps_the_earliest_best_version_when_revisions_do_not_help():
@@ -122,6 +125,12 @@ def test_self_debug_keeps_the_earliest_best_version_when_revisions_do_not_help()
     # a draft that already passes is not revised
     _, _, model, result, _, _ = solve(make_strategy("self_debug"), [always_false])
     assert len(model.calls) == 1 and result.info["rounds_run"] == 0
+
+
+def test_self_debug_scores_a_reply_without_code_as_zero_not_minus_one():
+    _, _, model, result, ctx, _ = solve(make_strategy("self_debug"), ["I would loop over divisors.", RIGHT_PRIME])
+    assert [r["scores"] for r in rounds(ctx)] == [[0.0], [1.0]] and rounds(ctx)[0]["rank"] == [-1]
+    assert "no ```python code block" in model.calls[1].messages[-1]["content"]
 
 
 def test_self_debug_explain_asks_for_an_explanation_first():
@@ -146,6 +155,7 @@ def test_pgs_uses_property_violations_with_counterexamples():
     assert "site-packages" not in feedback  # hypothesis' own frames are not the model's business
     assert task.grade(problem, result.answer, result.text).correct
     assert rounds(ctx)[-1]["rank"] == [1, 1] and rounds(ctx)[0]["rank"] == [1, 0]
+    assert [r["scores"] for r in rounds(ctx)] == [[0.5], [1.0]]  # visible example + one valid property
 
 
 def test_pgs_tester_repairs_properties_that_do_not_run():

@@ -115,6 +115,8 @@ def test_metric_helpers():
     ece, brier, bins = calibration([(1.0, True), (1.0, True), (0.0, False), (0.0, True)])
     assert ece == pytest.approx(0.25) and brier == pytest.approx(0.25)
     assert [b["count"] for b in bins] == [2, 0, 0, 0, 2]
+    ece, brier, _ = calibration([(3.0, True), (3.0, False), (-1.0, False)])  # out of range: clamped
+    assert ece == pytest.approx(1 / 3) and brier == pytest.approx(1 / 3)
     front = pareto_front([("a", 10, 0.5), ("b", 20, 0.5), ("c", 30, 0.7), ("d", 5, 0.2)])
     assert front == {"a", "c", "d"}
 

@@ -88,3 +88,26 @@ def test_a_run_made_before_an_option_existed_still_resumes_as_the_same_experimen
     assert store.find_latest(config, default_options(strategy)).id == old.id
     changed = dict(config, strategy_options=dict(options_of(strategy), certainty=5))
     assert store.find_latest(changed, default_options(strategy)) is None  # a non-default value is another run
+
+
+def test_deleting_a_run_removes_it_and_its_results_but_keeps_the_call_cache(db_path):
+    task = ArithmeticTask(count=3)
+    store = Store(db_path)
+    strategy = make_strategy("cot")
+    keep, drop = new_run(store, task, strategy, 3), new_run(store, task, strategy, 3)
+    for run in (keep, drop):
+        asyncio.run(execute_run(store, run, task, strategy, {"solver": ScriptedModel(
+            responder=correct_solver(task))}, concurrency=1))
+    cached = store.db.execute("SELECT COUNT(*) FROM call_cache").fetchone()[0]
+    assert cached > 0
+    assert store.delete_run(drop.id) == 3
+    assert [r.id for r in Store(db_path).list_runs()] == [keep.id]
+    assert len(store.results(keep.id)) == 3 and store.results(drop.id) == []
+    assert store.db.execute("SELECT COUNT(*) FROM call_cache").fetchone()[0] == cached
+    try:
+        store.delete_run(keep.id[:-1])  # a partial id never deletes
+    except KeyError as exc:
+        assert "give the whole id" in str(exc)
+    else:
+        raise AssertionError("a partial id deleted a run")
+    assert [r.id for r in store.list_runs()] == [keep.id]

@@ -225,6 +225,13 @@ def _print_trace(trace: list[dict[str, Any]]) -> None:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     store = Store(args.db)
+    if args.delete:
+        try:
+            deleted = store.delete_run(args.delete)
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+        out.print(f"deleted run {args.delete} and its {deleted} results from {store.path} (the call cache stays)")
+        return 0
     table = Table(title=str(store.path))
     for column in ("run", "task", "strategy", "model", "done", "accuracy", "tok/problem", "status"):
         table.add_column(column)
@@ -343,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = sub.add_parser("runs", help="list stored runs")
     runs.add_argument("--db", default=None)
+    runs.add_argument("--delete", metavar="RUN", help="delete the run with this exact id and its results")
 
     show = sub.add_parser("show", help="a run's problems, or one problem's full trace")
     show.add_argument("run")

@@ -166,6 +166,17 @@ class Store:
                 return run
         return None
 
+    def delete_run(self, run_id: str) -> int:
+        """Remove the run with exactly this id and its results (not the call cache, so a re-run of the
+        same configuration is served from it); returns how many results went. KeyError if no such run."""
+        if self.db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is None:
+            raise KeyError(f"no run {run_id!r} in {self.path} (give the whole id to delete a run)")
+        with self.db:  # one transaction: the run and its results go together or not at all
+            self.db.execute("BEGIN")
+            deleted = self.db.execute("DELETE FROM results WHERE run_id = ?", (run_id,)).rowcount
+            self.db.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+        return deleted
+
     def mark_finished(self, run_id: str) -> None:
         self.db.execute("UPDATE runs SET finished = ? WHERE id = ?", (time.time(), run_id))
 

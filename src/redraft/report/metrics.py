@@ -295,12 +295,16 @@ def auroc(pairs: Sequence[tuple[float, bool]]) -> float | None:
 
 
 def calibration(pairs: Sequence[tuple[float, bool]], bins: int = 5) -> tuple[float, float, list[dict[str, float]]]:
-    """(ECE, Brier, bins) of scores in [0, 1] read as probabilities of being right."""
+    """(ECE, Brier, bins) of scores in [0, 1] read as probabilities of being right.
+
+    A score outside [0, 1] (a verifier that broke the Score contract) counts as its nearest bound
+    everywhere, so ECE and Brier stay within [0, 1]."""
+    pairs = [(min(max(s, 0.0), 1.0), ok) for s, ok in pairs]
     table = []
     ece = 0.0
     for b in range(bins):
         low, high = b / bins, (b + 1) / bins
-        inside = [(s, ok) for s, ok in pairs if low <= min(max(s, 0.0), 1.0) < high or (b == bins - 1 and s >= 1.0)]
+        inside = [(s, ok) for s, ok in pairs if low <= s < high or (b == bins - 1 and s == 1.0)]
         if not inside:
             table.append({"low": low, "high": high, "count": 0, "score": 0.0, "accuracy": 0.0})
             continue
@@ -308,7 +312,7 @@ def calibration(pairs: Sequence[tuple[float, bool]], bins: int = 5) -> tuple[flo
         accuracy = _mean([float(ok) for _, ok in inside])
         ece += len(inside) / len(pairs) * abs(accuracy - score)
         table.append({"low": low, "high": high, "count": len(inside), "score": score, "accuracy": accuracy})
-    brier = _mean([(min(max(s, 0.0), 1.0) - float(ok)) ** 2 for s, ok in pairs])
+    brier = _mean([(s - float(ok)) ** 2 for s, ok in pairs])
     return ece, brier, table
 
 

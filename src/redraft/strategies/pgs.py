@@ -134,7 +134,7 @@ class PropertyGeneratedSolver(Strategy):
             nonlocal valid, properties
             if candidate.answer is None:
                 return Version(candidate, (-1, -1), "Your reply contains no ```python code block with the function.",
-                               False)
+                               False, 0.0)
             visible = visible_tests(ctx.problem)
             shown = await run_visible(ctx, candidate.answer, limits, visible)
             violations: list[TestResult] = []
@@ -159,7 +159,9 @@ class PropertyGeneratedSolver(Strategy):
             n_visible = shown.n_passed if visible else int(shown.passed)
             feedback = _feedback(shown, visible, violations[:opts.feedback_properties], properties)
             done = (shown.passed or (not visible and shown.load_error is None)) and not violations
-            return Version(candidate, (n_visible, passed_properties), feedback, done)
+            checks = max(1, len(visible)) + len(valid or [])
+            return Version(candidate, (n_visible, passed_properties), feedback, done,
+                           (n_visible + passed_properties) / checks)
 
         return await refine_loop(ctx, check, rounds=opts.rounds, explain=opts.explain, max_tokens=opts.max_tokens)
 

@@ -49,6 +49,7 @@ class Version:
     rank: tuple[int, ...]  # larger is better; compared lexicographically
     feedback: str
     done: bool  # every check passed: nothing left to fix
+    score: float  # share of the checks passed, in [0, 1]: the round's verifier score in the trace
 
 
 def best_version(versions: list[Version]) -> Version:
@@ -105,7 +106,7 @@ async def refine_loop(ctx: SolveContext, check: Checker, *, rounds: int, explain
             chosen = best_version(versions)
             stop = version.done or round == rounds
             decision = "stop: all checks pass" if version.done else ("stop: rounds spent" if stop else "revise")
-            note_round(ctx, round, [current], [version.rank[0]], critiques=[version.feedback], decision=decision,
+            note_round(ctx, round, [current], [version.score], critiques=[version.feedback], decision=decision,
                        answer=chosen.candidate.answer, rank=list(version.rank), chosen_round=chosen.candidate.round)
             if stop:
                 break
@@ -138,9 +139,11 @@ class SelfDebug(Strategy):
 
         async def check(ctx: SolveContext, candidate: Candidate, round: int) -> Version:
             outcome, feedback = await check_visible(ctx, candidate, limits)
-            passed = outcome.n_passed if outcome is not None else -1
-            if outcome is not None and not visible_tests(ctx.problem):
-                passed = int(outcome.passed)  # no visible tests: "it loads" is the one check
-            return Version(candidate, (passed,), feedback, outcome is not None and outcome.passed)
+            if outcome is None:
+                return Version(candidate, (-1,), feedback, False, 0.0)
+            tests = visible_tests(ctx.problem)
+            # no visible tests: "it loads" is the one check
+            passed = outcome.n_passed if tests else int(outcome.passed)
+            return Version(candidate, (passed,), feedback, outcome.passed, passed / max(1, len(tests)))
 
         return await refine_loop(ctx, check, rounds=opts.rounds, explain=opts.explain, max_tokens=opts.max_tokens)
