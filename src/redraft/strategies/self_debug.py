@@ -26,7 +26,7 @@ from ..accounting import BudgetExhausted
 from ..context import Result, SolveContext
 from ..models.base import Message
 from ..sandbox import Limits, Outcome
-from ..verifiers.execution import failure_feedback, run_visible, visible_tests
+from ..verifiers.execution import execution_score, failure_feedback, run_visible, visible_tests
 from .base import Strategy, register_strategy
 from .moves import Candidate, note_final, note_round
 
@@ -144,6 +144,6 @@ class SelfDebug(Strategy):
             tests = visible_tests(ctx.problem)
             # no visible tests: "it loads" is the one check
             passed = outcome.n_passed if tests else int(outcome.passed)
-            return Version(candidate, (passed,), feedback, outcome.passed, passed / max(1, len(tests)))
+            return Version(candidate, (passed,), feedback, outcome.passed, execution_score(outcome, tests))
 
         return await refine_loop(ctx, check, rounds=opts.rounds, explain=opts.explain, max_tokens=opts.max_tokens)
