@@ -72,6 +72,30 @@ def test_unknown_strategy_and_option_are_clear_errors():
         make_strategy("self_consistency", {"n": "many"})
 
 
+@pytest.mark.parametrize(("name", "options", "message"), [
+    ("dser", {"chains": 0}, "needs chains >= 1"),
+    ("magicore", {"max_rounds": -1}, "max_rounds >= 0"),
+    ("hsr", {"n": 1}, "needs n >= 2"),
+    ("hsr", {"final": "best_guess"}, "final='best_guess': choose one of"),
+    ("iad", {"beam": 0}, "beam, pool_size >= 1"),
+    ("glore", {"refiners": "twice"}, "refiners='twice': choose one of"),
+    ("iot", {"mode": "xiot"}, "mode='xiot': choose one of"),
+    ("pdr", {"distill": "magic"}, "distill='magic': choose one of"),
+    ("pdr", {"final_p": 0}, "final_p must be >= 1"),
+    ("sequential_refine", {"workspace_chars": 0}, "workspace_chars must be >= 1"),
+    ("self_refine", {"rounds": -1}, "rounds must be >= 0"),
+    ("tick", {"select": "first"}, "select='first': choose one of"),
+    ("try_again", {"max_resamples": -2}, "max_resamples must be >= 0"),
+    ("self_debug", {"test_seconds": 0}, "test_seconds > 0"),
+    ("pgs", {"max_examples": 0}, "max_examples must be >= 1"),
+])
+def test_bad_option_values_are_refused_when_the_strategy_is_made(name, options, message):
+    # refused by make_strategy, so a run or an experiment stops before any model loads or run is stored
+    with pytest.raises(StrategyError, match=f"strategy {name}: .*{message}"):
+        make_strategy(name, {key: str(value) for key, value in options.items()})
+    make_strategy(name)  # the defaults pass the same checks
+
+
 def test_self_consistency_can_record_certainty_for_a_later_self_certainty_score():
     from redraft.verifiers.self_certainty import SelfCertaintyVerifier
 

@@ -20,6 +20,8 @@ def redraft(*args, env=None):
         (["run", "--task", "arithmetic", "--model", "gpt-17"], "unknown model 'gpt-17'"),
         (["run", "--task", "gsm8k", "--data", "/no/such.jsonl"], "file not found: /no/such.jsonl"),
         (["run", "--task", "arithmetic", "-o", "bogus=1"], "has no option bogus"),
+        (["run", "--task", "arithmetic", "--strategy", "magicore", "-o", "k=0"], "strategy magicore: needs k >= 1"),
+        (["run", "--task", "arithmetic", "--strategy", "pdr", "-o", "vote=verifier"], "vote=verifier needs verifier"),
         (["run", "--task", "arithmetic", "--model", "/tmp/none.gguf"], "model file not found"),
         (["show", "no-such-run"], "no run 'no-such-run'"),
         (["runs", "--delete", "no-such-run"], "no run 'no-such-run'"),

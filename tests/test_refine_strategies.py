@@ -220,7 +220,7 @@ def test_pdr_budget_returns_the_last_finished_round():
 def test_pdr_rejects_bad_options():
     with pytest.raises(StrategyError, match="vote=verifier needs"):
         solve("pdr", {"vote": "verifier"}, ScriptedModel(responder=lambda m, p, i: "\\boxed{1}"))
-    with pytest.raises(StrategyError, match="distill must be"):
+    with pytest.raises(StrategyError, match="distill='magic': choose one of"):
         solve("pdr", {"distill": "magic"}, ScriptedModel(responder=lambda m, p, i: "\\boxed{1}"))
 
 

@@ -18,6 +18,17 @@ class StrategyError(ValueError):
     pass
 
 
+# For an Options.__post_init__: a refused value stops make_strategy, before any run is created or
+# model loaded (make_strategy names the strategy in the message).
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ValueError(message)
+
+
+def require_choice(option: str, value: str, choices: tuple[str, ...] | list[str]) -> None:
+    require(value in choices, f"{option}={value!r}: choose one of {', '.join(choices)}")
+
+
 @dataclasses.dataclass
 class NoOptions:
     pass

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from ..context import Result, SolveContext
 from ..verifiers import make_verifier
 from ..verifiers.base import Score, Verifier
-from .base import Strategy, register_strategy
+from .base import Strategy, register_strategy, require
 from .moves import (
     Candidate,
     gather_within_budget,
@@ -61,6 +61,9 @@ class DserOptions:
     refine_temperature: float = 0.7
     max_tokens: int = 768
 
+    def __post_init__(self) -> None:
+        require(self.chains >= 1 and self.iterations >= 0, "needs chains >= 1 and iterations >= 0")
+
 
 def report_of(score: Score) -> str:
     """The verification report the refiner sees."""
@@ -75,8 +78,6 @@ class Dser(Strategy):
 
     async def solve(self, ctx: SolveContext) -> Result:
         opts = self.options
-        if opts.chains < 1 or opts.iterations < 0:
-            raise ValueError("dser needs chains >= 1 and iterations >= 0")
         verifier = make_verifier(opts.verifier)
         chains = await sample(ctx, opts.chains, temperature=opts.temperature, max_tokens=opts.max_tokens)
         frozen = [False] * len(chains)

@@ -39,7 +39,7 @@ from ..context import Result, SolveContext
 from ..steps import split_steps
 from ..verifiers import make_verifier
 from ..verifiers.base import Score, Verifier
-from .base import Strategy, register_strategy
+from .base import Strategy, register_strategy, require_choice
 from .moves import (
     Candidate,
     error_step,
@@ -63,6 +63,9 @@ class GloreOptions:
     draft_temperature: float = 0.0
     max_tokens: int = 768
     step_split: str = "auto"
+
+    def __post_init__(self) -> None:
+        require_choice("refiners", self.refiners, REFINER_CHOICES)
 
 
 def local_start(draft: str, score: Score, step_split: str) -> tuple[str, int | None, str | None]:
@@ -92,8 +95,6 @@ class Glore(Strategy):
 
     async def solve(self, ctx: SolveContext) -> Result:
         opts = self.options
-        if opts.refiners not in REFINER_CHOICES:
-            raise ValueError(f"glore: refiners={opts.refiners!r}: choose one of {', '.join(REFINER_CHOICES)}")
         outcome = make_verifier(opts.outcome_verifier)
         stepwise = make_verifier(opts.step_verifier) if opts.refiners != "global" else None
         [draft] = await sample(ctx, 1, temperature=opts.draft_temperature, max_tokens=opts.max_tokens)

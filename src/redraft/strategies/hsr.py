@@ -37,7 +37,7 @@ from ..accounting import BudgetExhausted
 from ..context import Result, SolveContext
 from ..verifiers import make_verifier
 from ..verifiers.base import Score, Verifier
-from .base import Strategy, register_strategy
+from .base import Strategy, register_strategy, require, require_choice
 from .moves import (
     Candidate,
     final_instruction,
@@ -77,6 +77,10 @@ class HsrOptions:
     repair_temperature: float = 0.0
     max_tokens: int = 768
 
+    def __post_init__(self) -> None:
+        require_choice("final", self.final, FINAL_CHOICES)
+        require(self.n >= 2, "needs n >= 2 (an anchor needs peers)")
+
 
 @register_strategy
 class Hsr(Strategy):
@@ -85,10 +89,6 @@ class Hsr(Strategy):
 
     async def solve(self, ctx: SolveContext) -> Result:
         opts = self.options
-        if opts.final not in FINAL_CHOICES:
-            raise ValueError(f"hsr: final={opts.final!r}: choose one of {', '.join(FINAL_CHOICES)}")
-        if opts.n < 2:
-            raise ValueError("hsr needs n >= 2 (an anchor needs peers)")
         verifier = make_verifier(opts.verifier)
         candidates = await sample(ctx, opts.n, temperature=opts.temperature, max_tokens=opts.max_tokens)
         found, exhausted = await gather_within_budget([verifier.score(ctx, c.text) for c in candidates])

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from ..context import Result, SolveContext
 from ..verifiers import make_verifier
 from ..verifiers.base import Score, Verifier
-from .base import Strategy, register_strategy
+from .base import Strategy, register_strategy, require
 from .moves import (
     Candidate,
     final_instruction,
@@ -80,6 +80,10 @@ class IadOptions:
     refine_temperature: float = 0.7
     max_tokens: int = 768
 
+    def __post_init__(self) -> None:
+        require(min(self.n, self.beam, self.pool_size) >= 1 and self.rounds >= 0,
+                "needs n, beam, pool_size >= 1 and rounds >= 0")
+
 
 @dataclass
 class Scored:
@@ -99,8 +103,6 @@ class Iad(Strategy):
 
     async def solve(self, ctx: SolveContext) -> Result:
         opts = self.options
-        if min(opts.n, opts.beam, opts.pool_size) < 1 or opts.rounds < 0:
-            raise ValueError("iad needs n, beam, pool_size >= 1 and rounds >= 0")
         verifier = make_verifier(opts.verifier)
         drafts = await sample(ctx, opts.n, temperature=opts.temperature, max_tokens=opts.max_tokens)
         scores, exhausted = await gather_within_budget([verifier.score(ctx, c.text) for c in drafts])

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from ..accounting import BudgetExhausted
 from ..context import Result, SolveContext
 from . import moves
-from .base import Strategy, StrategyError, register_strategy
+from .base import Strategy, register_strategy, require, require_choice
 from .moves import Candidate
 
 MODES = ("aiot", "giot")
@@ -87,6 +87,10 @@ class IoTOptions:
     max_tokens: int = 768
     ida_max_tokens: int = 256
 
+    def __post_init__(self) -> None:
+        require_choice("mode", self.mode, MODES)
+        require(self.rounds >= 0, "rounds must be >= 0")
+
 
 @register_strategy
 class IterationOfThought(Strategy):
@@ -95,10 +99,6 @@ class IterationOfThought(Strategy):
 
     async def solve(self, ctx: SolveContext) -> Result:
         opts = self.options
-        if opts.mode not in MODES:
-            raise StrategyError(f"iot: mode must be one of {', '.join(MODES)}, not {opts.mode!r}")
-        if opts.rounds < 0:
-            raise StrategyError("iot: rounds must be >= 0")
         [current] = await moves.sample(ctx, 1, temperature=0.0, max_tokens=opts.max_tokens)
         moves.note_round(ctx, 0, [current], decision="draft", answer=current.answer)
         iteration = 0

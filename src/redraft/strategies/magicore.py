@@ -46,7 +46,7 @@ from ..accounting import BudgetExhausted
 from ..context import Result, SolveContext
 from ..verifiers import make_verifier
 from ..verifiers.base import Score, Verifier
-from .base import Strategy, register_strategy
+from .base import Strategy, register_strategy, require
 from .moves import (
     Candidate,
     gather_within_budget,
@@ -74,6 +74,10 @@ class MagicoreOptions:
     weak_steps: int = 2
     step_split: str = "auto"
     review_max_tokens: int = 512
+
+    def __post_init__(self) -> None:
+        require(self.k >= 1 and self.refine_top >= 1 and self.max_rounds >= 0,
+                "needs k >= 1, refine_top >= 1 and max_rounds >= 0")
 
 
 @dataclass(frozen=True)
@@ -105,8 +109,6 @@ class Magicore(Strategy):
 
     async def solve(self, ctx: SolveContext) -> Result:
         opts = self.options
-        if opts.k < 1 or opts.refine_top < 1 or opts.max_rounds < 0:
-            raise ValueError("magicore needs k >= 1, refine_top >= 1 and max_rounds >= 0")
         outcome = make_verifier(opts.outcome_verifier)
         stepwise = make_verifier(opts.step_verifier)
         pool = await sample(ctx, opts.k, temperature=opts.temperature, max_tokens=opts.max_tokens)

@@ -44,7 +44,7 @@ from ..context import Result, SolveContext
 from ..verifiers import make_verifier
 from ..voting import VOTE_METHODS, mean_token_entropy
 from . import moves
-from .base import Strategy, StrategyError, register_strategy
+from .base import Strategy, register_strategy, require, require_choice
 from .moves import Candidate
 
 DISTILL_MODES = ("summary", "extract")
@@ -104,6 +104,12 @@ class PDROptions:
     temperature: float = 0.7
     max_tokens: int = 768
 
+    def __post_init__(self) -> None:
+        check_rounds(self.rounds, self.distill, self.workspace_chars)
+        require(self.p >= 1 and self.final_p >= 1, "p and final_p must be >= 1")
+        require_choice("vote", self.vote, VOTE_METHODS)
+        require(self.vote != "verifier" or bool(self.verifier), "vote=verifier needs verifier=NAME")
+
 
 @dataclass
 class SequentialRefineOptions:
@@ -112,6 +118,15 @@ class SequentialRefineOptions:
     workspace_chars: int = 2000
     temperature: float = 0.7
     max_tokens: int = 768
+
+    def __post_init__(self) -> None:
+        check_rounds(self.rounds, self.distill, self.workspace_chars)
+
+
+def check_rounds(rounds: int, distill: str, workspace_chars: int) -> None:
+    require(rounds >= 0, "rounds must be >= 0")
+    require_choice("distill", distill, DISTILL_MODES)
+    require(workspace_chars >= 1, "workspace_chars must be >= 1")
 
 
 @register_strategy
@@ -126,23 +141,7 @@ class ParallelDistillRefine(Strategy):
     def vote_method(self) -> tuple[str, str]:
         return self.options.vote, self.options.verifier
 
-    def _check(self) -> None:
-        opts = self.options
-        p, final_p = self.schedule()
-        vote, verifier = self.vote_method()
-        if opts.rounds < 0 or p < 1 or final_p < 1:
-            raise StrategyError(f"{self.name}: rounds must be >= 0 and p, final_p >= 1")
-        if opts.distill not in DISTILL_MODES:
-            raise StrategyError(f"{self.name}: distill must be one of {', '.join(DISTILL_MODES)}")
-        if opts.workspace_chars < 1:
-            raise StrategyError(f"{self.name}: workspace_chars must be >= 1")
-        if vote not in VOTE_METHODS:
-            raise StrategyError(f"{self.name}: vote must be one of {', '.join(VOTE_METHODS)}")
-        if vote == "verifier" and not verifier:
-            raise StrategyError(f"{self.name}: vote=verifier needs verifier=NAME")
-
     async def solve(self, ctx: SolveContext) -> Result:
-        self._check()
         opts = self.options
         p, final_p = self.schedule()
         chosen: Candidate | None = None  # the answer of the last finished round

@@ -37,7 +37,7 @@ from ..context import Result, SolveContext
 from ..models.base import Message
 from ..sandbox import Limits, Outcome, TestResult
 from ..verifiers.execution import failure_feedback, run_visible, visible_tests
-from .base import Strategy, register_strategy
+from .base import Strategy, register_strategy, require
 from .moves import Candidate
 from .self_debug import Version, refine_loop
 
@@ -115,6 +115,11 @@ class PGSOptions:
     feedback_properties: int = 2
     test_seconds: float = 20.0
     explain: bool = False
+
+    def __post_init__(self) -> None:
+        require(min(self.rounds, self.tester_repairs, self.feedback_properties) >= 0,
+                "rounds, tester_repairs and feedback_properties must be >= 0")
+        require(self.max_examples >= 1 and self.test_seconds > 0, "max_examples must be >= 1 and test_seconds > 0")
 
 
 @register_strategy

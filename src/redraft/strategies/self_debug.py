@@ -27,7 +27,7 @@ from ..context import Result, SolveContext
 from ..models.base import Message
 from ..sandbox import Limits, Outcome
 from ..verifiers.execution import execution_score, failure_feedback, run_visible, visible_tests
-from .base import Strategy, register_strategy
+from .base import Strategy, register_strategy, require
 from .moves import Candidate, note_final, note_round
 
 FIX_PROMPT = """{feedback}
@@ -126,6 +126,9 @@ class SelfDebugOptions:
     explain: bool = False
     max_tokens: int = 768
     test_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        require(self.rounds >= 0 and self.test_seconds > 0, "rounds must be >= 0 and test_seconds > 0")
 
 
 @register_strategy

@@ -38,7 +38,7 @@ from ..context import Result, SolveContext
 from ..verifiers import make_verifier
 from ..verifiers.base import Verifier
 from . import moves
-from .base import Strategy, StrategyError, register_strategy
+from .base import Strategy, register_strategy, require, require_choice
 from .moves import Candidate
 
 SELECTIONS = ("last", "best")
@@ -54,6 +54,10 @@ class SelfRefineOptions:
     max_tokens: int = 768
     feedback_max_tokens: int = 512
 
+    def __post_init__(self) -> None:
+        require_choice("select", self.select, SELECTIONS)
+        require(self.rounds >= 0, "rounds must be >= 0")
+
 
 @register_strategy
 class SelfRefine(Strategy):
@@ -62,10 +66,6 @@ class SelfRefine(Strategy):
 
     async def solve(self, ctx: SolveContext) -> Result:
         opts = self.options
-        if opts.select not in SELECTIONS:
-            raise StrategyError(f"self_refine: select must be one of {', '.join(SELECTIONS)}, not {opts.select!r}")
-        if opts.rounds < 0:
-            raise StrategyError("self_refine: rounds must be >= 0")
         verifier = make_verifier(opts.verifier) if opts.verifier else None
 
         [current] = await moves.sample(ctx, 1, temperature=opts.temperature, max_tokens=opts.max_tokens)

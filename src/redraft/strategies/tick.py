@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from ..accounting import BudgetExhausted
 from ..context import Result, SolveContext
 from . import moves
-from .base import Strategy, StrategyError, register_strategy
+from .base import Strategy, register_strategy, require, require_choice
 from .moves import Candidate
 
 CHECKLIST_PROMPT = """Problem:
@@ -111,6 +111,10 @@ class TickOptions:
     max_tokens: int = 768
     judge_max_tokens: int = 384
 
+    def __post_init__(self) -> None:
+        require(self.n >= 1 and self.rounds >= 0 and self.max_items >= 1, "n and max_items must be >= 1, rounds >= 0")
+        require_choice("select", self.select, SELECTIONS)
+
 
 @register_strategy
 class Tick(Strategy):
@@ -119,10 +123,6 @@ class Tick(Strategy):
 
     async def solve(self, ctx: SolveContext) -> Result:
         opts = self.options
-        if opts.n < 1 or opts.rounds < 0 or opts.max_items < 1:
-            raise StrategyError("tick: n and max_items must be >= 1, rounds >= 0")
-        if opts.select not in SELECTIONS:
-            raise StrategyError(f"tick: select must be one of {', '.join(SELECTIONS)}, not {opts.select!r}")
         drafts = await moves.sample(ctx, opts.n, temperature=opts.temperature if opts.n > 1 else 0.0,
                                     max_tokens=opts.max_tokens)
         evaluated: list[tuple[Candidate, Evaluation | None]] = [(d, None) for d in drafts]

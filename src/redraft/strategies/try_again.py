@@ -42,7 +42,7 @@ from ..context import Result, SolveContext
 from ..models.base import Message
 from ..verifiers import make_verifier
 from . import moves
-from .base import Strategy, StrategyError, register_strategy
+from .base import Strategy, StrategyError, register_strategy, require, require_choice
 from .moves import Candidate
 
 UNARY_FEEDBACK = "Your answer is incorrect. Let's try again."
@@ -64,6 +64,10 @@ class TryAgainOptions:
     select: str = "last"
     max_tokens: int = 768
 
+    def __post_init__(self) -> None:
+        require_choice("select", self.select, SELECTIONS)
+        require(self.rounds >= 0 and self.max_resamples >= 0, "rounds and max_resamples must be >= 0")
+
 
 @register_strategy
 class TryAgain(Strategy):
@@ -72,10 +76,6 @@ class TryAgain(Strategy):
 
     async def solve(self, ctx: SolveContext) -> Result:
         opts = self.options
-        if opts.select not in SELECTIONS:
-            raise StrategyError(f"try_again: select must be one of {', '.join(SELECTIONS)}, not {opts.select!r}")
-        if opts.rounds < 0 or opts.max_resamples < 0:
-            raise StrategyError("try_again: rounds and max_resamples must be >= 0")
         verifier = make_verifier(opts.verifier)
         oracle = verifier.uses_oracle
         if oracle and ctx.oracle is None:
