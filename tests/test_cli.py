@@ -22,6 +22,7 @@ def redraft(*args, env=None):
         (["run", "--task", "arithmetic", "-o", "bogus=1"], "has no option bogus"),
         (["run", "--task", "arithmetic", "--strategy", "magicore", "-o", "k=0"], "strategy magicore: needs k >= 1"),
         (["run", "--task", "arithmetic", "--strategy", "pdr", "-o", "vote=verifier"], "vote=verifier needs verifier"),
+        (["run", "--task", "arithmetic", "--strategy", "best_of_n", "-o", "verifier=jduge"], "unknown verifier 'jduge'"),
         (["run", "--task", "arithmetic", "--model", "/tmp/none.gguf"], "model file not found"),
         (["show", "no-such-run"], "no run 'no-such-run'"),
         (["runs", "--delete", "no-such-run"], "no run 'no-such-run'"),

@@ -222,7 +222,6 @@ def check_strategy(name: str, options: dict[str, Any]) -> Strategy:
     (``make_strategy``, ``make_verifier``), so a bad option, value or verifier fails here. Values go
     in as text, so the options' own parsing (``redraft.options``) checks their types too."""
     from .strategies import StrategyError, make_strategy
-    from .verifiers import make_verifier
 
     as_text: dict[str, Any] = {}
     for key, value in options.items():
@@ -230,16 +229,9 @@ def check_strategy(name: str, options: dict[str, Any]) -> Strategy:
             raise ExperimentError(f"option {key} takes one value, not {value!r}")
         as_text[str(key)] = value if isinstance(value, str) else "none" if value is None else str(value)
     try:
-        strategy = make_strategy(name, as_text)
+        return make_strategy(name, as_text)  # also builds every verifier an option names
     except StrategyError as exc:
         raise ExperimentError(str(exc)) from None
-    for key, value in dataclasses.asdict(strategy.options).items():
-        if key.endswith("verifier") and value:
-            try:
-                make_verifier(str(value))
-            except ValueError as exc:  # SpecError is one
-                raise ExperimentError(f"option {key}={value!r}: {exc}") from None
-    return strategy
 
 
 def scoring_verifier(strategy: Strategy) -> str | None:

@@ -95,7 +95,21 @@ def make_strategy(name: str, options: dict[str, Any] | None = None) -> Strategy:
         built = cls.Options(**values)
     except ValueError as exc:  # an Options.__post_init__ that refuses a value
         raise StrategyError(f"strategy {name}: {exc}") from None
+    check_verifier_options(name, built)
     return cls(built)
+
+
+def check_verifier_options(name: str, options: Any) -> None:
+    """Build every verifier an option names (``verifier``, ``outcome_verifier``, ...), so a misspelt
+    verifier or a bad spec stops here rather than at the first problem."""
+    from ..verifiers import make_verifier
+
+    for key, value in dataclasses.asdict(options).items():
+        if key.endswith("verifier") and value:
+            try:
+                make_verifier(str(value))
+            except ValueError as exc:  # SpecError is one
+                raise StrategyError(f"strategy {name}: option {key}={value!r}: {exc}") from None
 
 
 def options_of(strategy: Strategy) -> dict[str, Any]:
