@@ -296,8 +296,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 # Commands that live beside their feature: each module has ``register(subparsers)``, which adds its
 # parser and sets ``func`` (a plain or async function of the parsed args returning an exit code).
-EXTENSION_COMMANDS: list[str] = ["redraft.serve.command", "redraft.distill.command", "redraft.experiment",
-                                 "redraft.report.command", "redraft.verifiers.probe_command"]
+EXTENSION_COMMANDS: list[str] = ["redraft.catalog", "redraft.serve.command", "redraft.distill.command",
+                                 "redraft.experiment", "redraft.report.command", "redraft.verifiers.probe_command"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,8 @@ def _resolve(member: Verifier | str) -> Verifier:
 
 @register_verifier
 class WeightedVerifier(Verifier):
+    """Weighted mean of member verifiers: weighted:judge=0.7,self_certainty=0.3 (member spec = weight)."""
+
     name = "weighted"
 
     def __init__(self, members: Sequence[tuple[Verifier | str, float]]) -> None:
@@ -69,6 +71,8 @@ class WeightedVerifier(Verifier):
 
 @register_verifier
 class GateVerifier(Verifier):
+    """Threshold gate: 0 below the threshold, else 1 or the then= verifier's score (gate:verifier=judge,then=...)."""
+
     name = "gate"
 
     def __init__(self, verifier: Verifier | str, threshold: float = 0.5, then: Verifier | str | None = None) -> None:

@@ -65,6 +65,8 @@ def critique_of(text: str) -> str:
 
 @register_verifier
 class JudgeVerifier(Verifier):
+    """Outcome judge: a critique and a Yes/No verdict; the score is P(Yes) where log-probabilities allow."""
+
     name = "judge"
 
     def __init__(self, role: str = "judge", max_tokens: int = 384, logprobs: bool = True,
@@ -90,6 +92,8 @@ class JudgeVerifier(Verifier):
 
 @register_verifier
 class RatingVerifier(Verifier):
+    """Outcome judge: the model's own 1-10 rating, mapped to [0, 1]."""
+
     name = "rating"
 
     def __init__(self, role: str = "judge", max_tokens: int = 384) -> None:
