@@ -105,7 +105,7 @@ class PDROptions:
     max_tokens: int = 768
 
     def __post_init__(self) -> None:
-        check_rounds(self.rounds, self.distill, self.workspace_chars)
+        check_workspace_options(self.rounds, self.distill, self.workspace_chars)
         require(self.p >= 1 and self.final_p >= 1, "p and final_p must be >= 1")
         require_choice("vote", self.vote, VOTE_METHODS)
         require(self.vote != "verifier" or bool(self.verifier), "vote=verifier needs verifier=NAME")
@@ -120,10 +120,10 @@ class SequentialRefineOptions:
     max_tokens: int = 768
 
     def __post_init__(self) -> None:
-        check_rounds(self.rounds, self.distill, self.workspace_chars)
+        check_workspace_options(self.rounds, self.distill, self.workspace_chars)
 
 
-def check_rounds(rounds: int, distill: str, workspace_chars: int) -> None:
+def check_workspace_options(rounds: int, distill: str, workspace_chars: int) -> None:
     require(rounds >= 0, "rounds must be >= 0")
     require_choice("distill", distill, DISTILL_MODES)
     require(workspace_chars >= 1, "workspace_chars must be >= 1")
