@@ -2,9 +2,14 @@
 
 Visible tests (``problem.info["visible_tests"]``, for the execution verifier and the code
 strategies) are the docstring's own examples turned into asserts: doctest form (``>>> f(x)``
-then the expected output line) and the one-line forms ``f(x) == y``, ``f(x) ==> y``, ``f(x) ➞ y``,
-``f(x) -> y``, ``f(x) => y`` when both sides are valid Python and the right side is a literal.
-Examples that are not (prose, ``is_happy(a) => False``) are skipped rather than guessed.
+then the expected output line, or ``>>> f(x) == y`` alone) and the one-line forms ``f(x) == y``,
+``==>``, ``➞``, ``->``, ``=>``, ``# => y``, ``returns y``, ``# returns y``, ``should return y.`` and
+``f(x) = y`` (after an optional bullet or "for"), when both sides are valid Python and the right
+side is a literal (a trailing comment or full stop is dropped). Examples that are not (prose,
+``is_happy(a) => False``, ``Input: 3 / Output: (1, 2)``) are skipped rather than guessed, and so
+are a docstring's ``f(x) = y`` lines when their results are of different types: such a docstring
+defines something else with them (HumanEval/130's recurrence ``tri(1) = 3`` beside ``tri(3) = [1,
+3, 2, 8]``). tests/test_code_strategies.py runs every visible test against the canonical solutions.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from .base import Grade, Problem, Task
 INSTRUCTION = ("Complete the following Python function. Reply with the whole function in one "
                "```python code block.")
 _FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
-_ONE_LINE = re.compile(r"^\s*(?P<call>{name}\(.*\))\s*(?:==>|==|➞|->|=>|→)\s*(?P<want>.+?)\s*$")
+_ONE_LINE = re.compile(r"^\s*(?:[*-]\s+|for\s+)?(?P<call>{name}\(.*\))\s*(?:#\s*)?"
+                       r"(?P<sep>==>|==|➞|->|=>|→|should\s+return|returns|=)\s*(?P<want>.+?)\s*$")
 
 
 def extract_code(text: str, prompt: str, entry_point: str) -> str | None:
@@ -58,6 +64,17 @@ def _is_literal(text: str) -> bool:
         return False
 
 
+def literal_result(text: str) -> str | None:
+    """The expected result of a one-line example, as the repr of the literal it writes (so a trailing
+    comment is gone), or of it without a trailing comment or full stop."""
+    candidates = [text]
+    if "#" in text:
+        candidates.append(text.split("#", 1)[0].strip())
+    candidates += [c[:-1].strip() for c in list(candidates) if c.endswith(".")]
+    literal = next((c for c in candidates if c and _is_literal(c)), None)
+    return None if literal is None else repr(ast.literal_eval(literal))
+
+
 def example_assert(call: str, want: str) -> str:
     """An assert whose failure message says what the call returned (the refiner's feedback)."""
     if _is_literal(want):
@@ -71,6 +88,8 @@ def docstring_examples(prompt: str, entry_point: str) -> list[str]:
     """The docstring's examples as asserts, in order, without duplicates."""
     lines = prompt.splitlines()
     tests: list[str] = []
+    defined: list[str] = []  # the "f(x) = y" examples, kept only when their results agree in type
+    defined_types: set[str] = set()
     one_line = re.compile(_ONE_LINE.pattern.format(name=re.escape(entry_point)))
     index = 0
     while index < len(lines):
@@ -89,12 +108,28 @@ def docstring_examples(prompt: str, entry_point: str) -> list[str]:
             want = " ".join(want_lines)
             if want and _is_call_of(call, entry_point):
                 tests.append(example_assert(call, want))
+            elif not want and (match := one_line.match(call)) and match["sep"] == "==":
+                result = literal_result(match["want"])  # ">>> f(x) == y" with no output line
+                if result is not None and _is_call_of(match["call"], entry_point):
+                    tests.append(example_assert(match["call"], result))
             continue
         match = one_line.match(lines[index])
-        if match and _is_call_of(match["call"], entry_point) and _is_literal(match["want"]):
-            tests.append(example_assert(match["call"], match["want"]))
+        result = literal_result(match["want"]) if match else None
+        if match and result is not None and _is_call_of(match["call"], entry_point):
+            if match["sep"] == "=":
+                defined.append(example_assert(match["call"], result))
+                defined_types.add(_result_type(result))
+            else:
+                tests.append(example_assert(match["call"], result))
         index += 1
+    if len(defined_types) <= 1:
+        tests += defined
     return list(dict.fromkeys(tests))
+
+
+def _result_type(literal: str) -> str:
+    value = ast.literal_eval(literal)
+    return "number" if isinstance(value, (int, float)) and not isinstance(value, bool) else type(value).__name__
 
 
 def failure_detail(outcome: sandbox.Outcome) -> str:
