@@ -45,6 +45,8 @@ for model in $MODELS; do
   n=$(matched_n "$model")
   echo "best_of_n for $model: N=$n (matched to self_debug's completion tokens)" >&2
   run --model "$model" --strategy best_of_n --n "$n" -o verifier=execution --concurrency "$CONCURRENCY"
+done
+for model in $MODELS; do  # pgs last: its Tester writes properties for every problem, the costliest run
   run --model "$model" --strategy pgs -o rounds=3 --concurrency "$CONCURRENCY"
 done
 {
