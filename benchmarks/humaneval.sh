@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 5: HumanEval pass@1 (hidden tests, graded in the sandbox) for qwen2.5-coder-0.5b and -1.5b:
-#   cot (greedy), self_debug (up to 3 revision rounds, visible docstring examples as tests),
+#   cot (greedy), self_debug (up to 3 revision rounds, visible docstring examples as tests; and a
+#   variant that re-draws, at T=0.7, a revision that copies tested code back),
 #   pgs (property-generated solver, up to 3 rounds), and best_of_n scored by the execution verifier
 #   with N chosen so its completion tokens per problem match self_debug's on the same problems.
 # Resumable: every run continues the latest run of the same configuration in $DB (--resume).
@@ -29,7 +30,9 @@ from redraft.store import Store
 store = Store(sys.argv[1])
 runs = [r for r in store.list_runs() if r.model == sys.argv[2] and r.task == "humaneval"]
 def tokens(strategy):
-    run = next(r for r in reversed(runs) if r.strategy == strategy)
+    # the greedy self_debug (repeat_temperature 0), not its re-drawing variant
+    run = next(r for r in reversed(runs) if r.strategy == strategy
+               and not r.strategy_options.get("repeat_temperature"))
     return {x.problem_id: x.cost.completion_tokens for x in store.results(run.id)}
 cot, debug = tokens("cot"), tokens("self_debug")
 shared = set(cot) & set(debug)
@@ -45,6 +48,9 @@ for model in $MODELS; do
   n=$(matched_n "$model")
   echo "best_of_n for $model: N=$n (matched to self_debug's completion tokens)" >&2
   run --model "$model" --strategy best_of_n --n "$n" -o verifier=execution --concurrency "$CONCURRENCY"
+done
+for model in $MODELS; do  # self_debug re-drawing a revision that copies tested code back, at T=0.7
+  run --model "$model" --strategy self_debug -o rounds=3 -o repeat_temperature=0.7 --concurrency "$CONCURRENCY"
 done
 for model in $MODELS; do  # pgs last: its Tester writes properties for every problem, the costliest run
   run --model "$model" --strategy pgs -o rounds=3 --concurrency "$CONCURRENCY"

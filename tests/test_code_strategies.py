@@ -157,12 +157,37 @@ def test_self_debug_feeds_the_failing_test_back_and_stops_when_visible_tests_pas
 def test_self_debug_keeps_the_earliest_best_version_when_revisions_do_not_help():
     strategy = make_strategy("self_debug", {"rounds": 2})
     always_false = "```python\ndef is_not_prime(n):\n    return False\n```"  # passes the visible test? yes
-    _, _, model, result, ctx, _ = solve(strategy, [ALWAYS_TRUE, ALWAYS_TRUE, ALWAYS_TRUE])
+    also_true = "```python\ndef is_not_prime(n):\n    return n > -1\n```"
+    also_wrong = "```python\ndef is_not_prime(n):\n    return n >= 2\n```"
+    _, _, model, result, ctx, _ = solve(strategy, [ALWAYS_TRUE, also_true, also_wrong])
     assert len(model.calls) == 3 and result.info["round"] == 0 and result.info["rounds_run"] == 2
     assert [r["decision"] for r in rounds(ctx)] == ["revise", "revise", "stop: rounds spent"]
     # a draft that already passes is not revised
     _, _, model, result, _, _ = solve(make_strategy("self_debug"), [always_false])
     assert len(model.calls) == 1 and result.info["rounds_run"] == 0
+
+
+def test_self_debug_stops_when_a_revision_repeats_tested_code():
+    # a small model often copies its code back: the same code fails the same way, and the next greedy
+    # revision would see the same conversation, so the loop stops instead of spending its rounds
+    _, _, model, result, ctx, _ = solve(make_strategy("self_debug", {"rounds": 3}), [ALWAYS_TRUE] * 4)
+    assert len(model.calls) == 2 and result.info["rounds_run"] == 1 and result.info["round"] == 0
+    assert [r["decision"] for r in rounds(ctx)] == ["revise", "stop: repeats round 0"]
+    assert len([e for e in ctx.trace if e["type"] == "execute"]) == 1  # the copy is not run again
+    assert [r["scores"] for r in rounds(ctx)] == [[0.0], [0.0]]
+
+
+def test_self_debug_redraws_a_repeated_revision_at_repeat_temperature():
+    strategy = make_strategy("self_debug", {"rounds": 3, "repeat_temperature": "0.8"})
+    _, problem, model, result, ctx, _ = solve(strategy, [ALWAYS_TRUE, ALWAYS_TRUE, RIGHT_PRIME])
+    assert [call.params.temperature for call in model.calls] == [0.0, 0.0, 0.8]
+    assert model.calls[2].messages == model.calls[1].messages  # the same revision, drawn again
+    assert [e for e in ctx.trace if e["type"] == "repeat"][0]["of_round"] == 0
+    assert [r["decision"] for r in rounds(ctx)] == ["revise", "stop: all checks pass"]
+    assert result.info["round"] == 1
+    # a re-draw that repeats too ends the loop
+    _, _, model, result, ctx, _ = solve(strategy, [ALWAYS_TRUE] * 5)
+    assert len(model.calls) == 3 and rounds(ctx)[-1]["decision"] == "stop: repeats round 0"
 
 
 def test_self_debug_scores_a_reply_without_code_as_zero_not_minus_one():

@@ -22,7 +22,8 @@ leaves open, made here:
   deadline, no example database.
 - Feedback lists the first failing visible example (ground truth from the spec) and up to
   ``feedback_properties`` violated properties with their counterexamples.
-- Stop when the visible examples and all valid properties pass, after ``rounds`` revisions, or
+- Stop when the visible examples and all valid properties pass, after ``rounds`` revisions, when
+  a revision repeats code already checked (as in self_debug, with its ``repeat_temperature``), or
   when the budget ends. The returned version passes the most visible examples, then the most
   properties; ties go to the earliest.
 """
@@ -115,11 +116,13 @@ class PGSOptions:
     feedback_properties: int = 2
     test_seconds: float = 20.0
     explain: bool = False
+    repeat_temperature: float = 0.0  # as self_debug's: re-draw a revision that repeats tested code
 
     def __post_init__(self) -> None:
         require(min(self.rounds, self.tester_repairs, self.feedback_properties) >= 0,
                 "rounds, tester_repairs and feedback_properties must be >= 0")
         require(self.max_examples >= 1 and self.test_seconds > 0, "max_examples must be >= 1 and test_seconds > 0")
+        require(self.repeat_temperature >= 0, "repeat_temperature must be >= 0")
 
 
 @register_strategy
@@ -168,7 +171,8 @@ class PropertyGeneratedSolver(Strategy):
             return Version(candidate, (n_visible, passed_properties), feedback, done,
                            (n_visible + passed_properties) / checks)
 
-        return await refine_loop(ctx, check, rounds=opts.rounds, explain=opts.explain, max_tokens=opts.max_tokens)
+        return await refine_loop(ctx, check, rounds=opts.rounds, explain=opts.explain, max_tokens=opts.max_tokens,
+                                 repeat_temperature=opts.repeat_temperature)
 
     async def _run_properties(self, ctx: SolveContext, candidate: str, code: str, names: list[str],
                               limits: Limits) -> Outcome:

@@ -11,7 +11,11 @@ writes the whole function again. Choices the papers leave open, made here:
   its code line by line and says why the test fails, in the same conversation.
 - The revision continues the chat (task prompt, the model's own reply, the feedback), rather
   than a fresh prompt, as in Self-Debugging's multi-turn setting.
-- Stop when all visible tests pass, after ``rounds`` revisions, or when the budget runs out.
+- Stop when all visible tests pass, after ``rounds`` revisions, or when the budget runs out; also
+  when a revision reproduces code already tested: it would fail the same way, and the next
+  greedy revision would see the same conversation (small models often copy their code back
+  verbatim). ``repeat_temperature`` > 0 first re-draws such a revision once at that temperature
+  (Feedback Friction's remedy of sampling away from a repeated answer); 0 keeps the greedy loop.
 - The returned version is the one passing the most visible tests; ties go to the *earliest*
   (a revision that does no better on the visible tests has no evidence it is better).
 - Problems with no visible test use "the code loads" as the only test.
@@ -87,8 +91,15 @@ async def check_visible(ctx: SolveContext, candidate: Candidate, limits: Limits)
 Checker = Callable[[SolveContext, Candidate, int], Awaitable[Version]]
 
 
-async def refine_loop(ctx: SolveContext, check: Checker, *, rounds: int, explain: bool, max_tokens: int) -> Result:
-    """Draft, check, revise until a version passes every check or ``rounds`` revisions are spent.
+def repeated(candidate: Candidate, versions: list[Version]) -> Version | None:
+    """The version already tested with this candidate's code, if any."""
+    return next((v for v in versions if v.candidate.answer == candidate.answer), None)
+
+
+async def refine_loop(ctx: SolveContext, check: Checker, *, rounds: int, explain: bool, max_tokens: int,
+                      repeat_temperature: float = 0.0) -> Result:
+    """Draft, check, revise until a version passes every check, ``rounds`` revisions are spent, or a
+    revision repeats tested code (after one re-draw at ``repeat_temperature``, when it is > 0).
 
     ``check(ctx, candidate, round)`` returns a Version; the loop records each round per the trace
     convention (``answer`` is the answer the method would return if it stopped there).
@@ -98,14 +109,26 @@ async def refine_loop(ctx: SolveContext, check: Checker, *, rounds: int, explain
         [draft] = await ctx.generate(ctx.task.messages(ctx.problem), max_tokens=max_tokens, label="draft")
         current = Candidate(draft.text, ctx.extract(draft.text), "draft", 0)
         for round in range(rounds + 1):
+            earlier = None
             if round > 0:
-                current = await revise(ctx, current, versions[-1].feedback, round=round, explain=explain,
-                                       max_tokens=max_tokens)
-            version = await check(ctx, current, round)
+                feedback = versions[-1].feedback
+                current = await revise(ctx, current, feedback, round=round, explain=explain, max_tokens=max_tokens)
+                earlier = repeated(current, versions)
+                if earlier is not None and repeat_temperature > 0:
+                    ctx.note("repeat", round=round, of_round=earlier.candidate.round, redraw=repeat_temperature)
+                    current = await revise(ctx, versions[-1].candidate, feedback, round=round, explain=explain,
+                                           max_tokens=max_tokens, temperature=repeat_temperature)
+                    earlier = repeated(current, versions)
+            if earlier is not None:  # the same code fails the same checks: no need to run them again
+                version = Version(current, earlier.rank, earlier.feedback, earlier.done, earlier.score)
+            else:
+                version = await check(ctx, current, round)
             versions.append(version)
             chosen = best_version(versions)
-            stop = version.done or round == rounds
-            decision = "stop: all checks pass" if version.done else ("stop: rounds spent" if stop else "revise")
+            stop = version.done or round == rounds or earlier is not None
+            decision = ("stop: all checks pass" if version.done else
+                        f"stop: repeats round {earlier.candidate.round}" if earlier is not None else
+                        "stop: rounds spent" if stop else "revise")
             note_round(ctx, round, [current], [version.score], critiques=[version.feedback], decision=decision,
                        answer=chosen.candidate.answer, rank=list(version.rank), chosen_round=chosen.candidate.round)
             if stop:
@@ -126,9 +149,11 @@ class SelfDebugOptions:
     explain: bool = False
     max_tokens: int = 768
     test_seconds: float = 10.0
+    repeat_temperature: float = 0.0  # re-draw a revision that repeats tested code at this temperature; 0: off
 
     def __post_init__(self) -> None:
         require(self.rounds >= 0 and self.test_seconds > 0, "rounds must be >= 0 and test_seconds > 0")
+        require(self.repeat_temperature >= 0, "repeat_temperature must be >= 0")
 
 
 @register_strategy
@@ -149,4 +174,5 @@ class SelfDebug(Strategy):
             passed = outcome.n_passed if tests else int(outcome.passed)
             return Version(candidate, (passed,), feedback, outcome.passed, execution_score(outcome, tests))
 
-        return await refine_loop(ctx, check, rounds=opts.rounds, explain=opts.explain, max_tokens=opts.max_tokens)
+        return await refine_loop(ctx, check, rounds=opts.rounds, explain=opts.explain, max_tokens=opts.max_tokens,
+                                 repeat_temperature=opts.repeat_temperature)
