@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from concurrent.futures import ThreadPoolExecutor
 
+from redraft.report.metrics import default_label
 from redraft.store import Store
 from redraft.tasks import load_task
 
@@ -32,7 +33,7 @@ def main() -> None:
     store = Store(args.db)
     tasks: dict[str, object] = {}
     print("### Refinement rounds: accuracy after each round, and what each round fixes and breaks\n")
-    print("| strategy | model | problems | round | accuracy | fixes | breaks |")
+    print("| run | model | problems | round | accuracy | fixes | breaks |")
     print("|---|---|---|---|---|---|---|")
     for run in store.list_runs():
         if run.strategy not in ROUND_STRATEGIES:
@@ -58,7 +59,7 @@ def main() -> None:
             accuracy = sum(row[r] for row in correct) / total
             fixes = sum(row[r] and not row[r - 1] for row in correct) / total if r else 0.0
             breaks = sum(row[r - 1] and not row[r] for row in correct) / total if r else 0.0
-            print(f"| {run.strategy} | {run.model} | {total} | {r} | {100 * accuracy:.1f}% | "
+            print(f"| {default_label(run)} | {run.model} | {total} | {r} | {100 * accuracy:.1f}% | "
                   f"{100 * fixes:.1f}% | {100 * breaks:.1f}% |")
 
 
