@@ -4,7 +4,9 @@ For every run of a round-recording strategy in the database, the answer the meth
 returned after each round (the trace's ``round`` events, ``answer=``) is graded with the task's
 own hidden tests in the sandbox; a problem that stopped early keeps its last answer in later
 rounds. "Fixes" at round r: problems wrong after round r-1 and right after round r; "breaks":
-the reverse. Fractions are of all problems in the run.
+the reverse. Fractions are of all problems in the run. A second table says how each problem's
+loop ended (its last round's decision): its visible checks passed (at the draft, or after
+revising), a revision repeated code already tested, or the rounds ran out.
 
 Usage: python benchmarks/code_rounds.py --db benchmarks/humaneval.db
 """
@@ -26,12 +28,29 @@ def round_answers(trace: list[dict], final: str | None) -> list[str | None]:
     return answers or [final]
 
 
+def ending(trace: list[dict]) -> str:
+    rounds = [event for event in trace if event.get("type") == "round"]
+    if not rounds:
+        return "other"
+    decision = str(rounds[-1].get("decision", ""))
+    if decision == "stop: all checks pass":
+        return "checks pass at the draft" if len(rounds) == 1 else "checks pass after revising"
+    if decision.startswith("stop: repeats"):
+        return "revision repeats tested code"
+    return "rounds spent" if decision == "stop: rounds spent" else "other"
+
+
+ENDINGS = ("checks pass at the draft", "checks pass after revising", "revision repeats tested code",
+           "rounds spent", "other")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", required=True)
     args = parser.parse_args()
     store = Store(args.db)
     tasks: dict[str, object] = {}
+    endings: list[str] = []
     print("### Refinement rounds: accuracy after each round, and what each round fixes and breaks\n")
     print("| run | model | problems | round | accuracy | fixes | breaks |")
     print("|---|---|---|---|---|---|---|")
@@ -61,6 +80,13 @@ def main() -> None:
             breaks = sum(row[r - 1] and not row[r] for row in correct) / total if r else 0.0
             print(f"| {default_label(run)} | {run.model} | {total} | {r} | {100 * accuracy:.1f}% | "
                   f"{100 * fixes:.1f}% | {100 * breaks:.1f}% |")
+        counts = [sum(ending(r.trace) == kind for r in records) for kind in ENDINGS]
+        endings.append(f"| {default_label(run)} | {run.model} | {total} | " + " | ".join(map(str, counts)) + " |")
+    if endings:
+        print("\n### How each problem's refinement loop ended (problems)\n")
+        print("| run | model | problems | " + " | ".join(ENDINGS) + " |")
+        print("|---" * (3 + len(ENDINGS)) + "|")
+        print("\n".join(endings))
 
 
 if __name__ == "__main__":

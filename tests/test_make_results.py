@@ -69,3 +69,16 @@ def test_run_tables_name_the_options_a_run_set_away_from_the_defaults():
     assert non_default_options(run) == {"n": 2, "verifier": "execution"}
     unregistered = SimpleNamespace(strategy="gone", strategy_options={"k": 1})
     assert non_default_options(unregistered) == {"k": 1}
+
+
+def test_code_rounds_says_how_each_refinement_loop_ended():
+    ending = load_benchmark_script("code_rounds").ending
+
+    def rounds(*decisions):
+        return [{"type": "call"}] + [{"type": "round", "decision": d} for d in decisions]
+
+    assert ending(rounds("stop: all checks pass")) == "checks pass at the draft"
+    assert ending(rounds("revise", "stop: all checks pass")) == "checks pass after revising"
+    assert ending(rounds("revise", "revise", "stop: repeats round 1")) == "revision repeats tested code"
+    assert ending(rounds("revise", "stop: rounds spent")) == "rounds spent"
+    assert ending([{"type": "budget_exhausted"}]) == "other"
