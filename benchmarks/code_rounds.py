@@ -6,7 +6,10 @@ own hidden tests in the sandbox; a problem that stopped early keeps its last ans
 rounds. "Fixes" at round r: problems wrong after round r-1 and right after round r; "breaks":
 the reverse. Fractions are of all problems in the run. A second table says how each problem's
 loop ended (its last round's decision): its visible checks passed (at the draft, or after
-revising), a revision repeated code already tested, or the rounds ran out.
+revising), a revision repeated code already tested, or the rounds ran out. For pgs, a third
+table counts the problems whose Tester wrote at least one valid property (one that loads and fails
+only by an assertion or an error inside the candidate); without one, pgs is self-debugging on the
+visible examples.
 
 Usage: python benchmarks/code_rounds.py --db benchmarks/humaneval.db
 """
@@ -40,6 +43,12 @@ def ending(trace: list[dict]) -> str:
     return "rounds spent" if decision == "stop: rounds spent" else "other"
 
 
+def valid_properties(trace: list[dict]) -> int | None:
+    """The valid properties of a pgs problem's last property check (None: no check recorded)."""
+    checks = [event for event in trace if event.get("type") == "properties"]
+    return len(checks[-1].get("valid") or []) if checks else None
+
+
 ENDINGS = ("checks pass at the draft", "checks pass after revising", "revision repeats tested code",
            "rounds spent", "other")
 
@@ -51,6 +60,7 @@ def main() -> None:
     store = Store(args.db)
     tasks: dict[str, object] = {}
     endings: list[str] = []
+    testers: list[str] = []
     print("### Refinement rounds: accuracy after each round, and what each round fixes and breaks\n")
     print("| run | model | problems | round | accuracy | fixes | breaks |")
     print("|---|---|---|---|---|---|---|")
@@ -82,11 +92,20 @@ def main() -> None:
                   f"{100 * fixes:.1f}% | {100 * breaks:.1f}% |")
         counts = [sum(ending(r.trace) == kind for r in records) for kind in ENDINGS]
         endings.append(f"| {default_label(run)} | {run.model} | {total} | " + " | ".join(map(str, counts)) + " |")
+        if run.strategy == "pgs":
+            valid = [valid_properties(r.trace) for r in records]
+            testers.append(f"| {default_label(run)} | {run.model} | {total} | {sum(bool(v) for v in valid)} | "
+                           f"{sum(v or 0 for v in valid)} |")
     if endings:
         print("\n### How each problem's refinement loop ended (problems)\n")
         print("| run | model | problems | " + " | ".join(ENDINGS) + " |")
         print("|---" * (3 + len(ENDINGS)) + "|")
         print("\n".join(endings))
+    if testers:
+        print("\n### pgs: problems whose Tester wrote at least one valid property\n")
+        print("| run | model | problems | with a valid property | valid properties in all |")
+        print("|---|---|---|---|---|")
+        print("\n".join(testers))
 
 
 if __name__ == "__main__":

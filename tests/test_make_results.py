@@ -82,3 +82,10 @@ def test_code_rounds_says_how_each_refinement_loop_ended():
     assert ending(rounds("revise", "revise", "stop: repeats round 1")) == "revision repeats tested code"
     assert ending(rounds("revise", "stop: rounds spent")) == "rounds spent"
     assert ending([{"type": "budget_exhausted"}]) == "other"
+
+
+def test_code_rounds_counts_the_valid_properties_of_the_last_check():
+    valid_properties = load_benchmark_script("code_rounds").valid_properties
+    trace = [{"type": "properties", "valid": [], "dropped": ["a"]}, {"type": "properties", "valid": ["b", "c"]}]
+    assert valid_properties(trace) == 2
+    assert valid_properties([{"type": "round"}]) is None
