@@ -11,16 +11,7 @@ import platform
 from redraft.runner import summarize
 from redraft.stats import bootstrap_interval
 from redraft.store import Store
-from redraft.strategies import StrategyError, default_options, make_strategy
-
-
-def non_default_options(run) -> dict:
-    """The options a run set away from its strategy's defaults (all of them for a strategy not registered)."""
-    try:
-        defaults = default_options(make_strategy(run.strategy))
-    except StrategyError:
-        defaults = {}
-    return {k: v for k, v in run.strategy_options.items() if defaults.get(k, object()) != v}
+from redraft.strategies import non_default_options
 
 
 def main() -> None:
@@ -41,7 +32,7 @@ def main() -> None:
         if not summary.problems:
             continue
         low, high = summary.interval
-        opts = ", ".join(f"{k}={v}" for k, v in non_default_options(run).items())
+        opts = ", ".join(f"{k}={v}" for k, v in non_default_options(run.strategy, run.strategy_options).items())
         paired = "-"
         if run.strategy != args.baseline:
             base = next((b for b in runs if b.strategy == args.baseline and b.model == run.model

@@ -61,14 +61,11 @@ def test_a_short_slice_a_longer_run_extended_is_not_shown_twice(tmp_path):
 
 
 def test_run_tables_name_the_options_a_run_set_away_from_the_defaults():
-    from types import SimpleNamespace
+    from redraft.strategies import non_default_options
 
-    non_default_options = load_benchmark_script("summarize_runs").non_default_options
-    run = SimpleNamespace(strategy="best_of_n", strategy_options={"n": 2, "temperature": 0.7, "max_tokens": 768,
-                                                                  "verifier": "execution", "certainty": -1})
-    assert non_default_options(run) == {"n": 2, "verifier": "execution"}
-    unregistered = SimpleNamespace(strategy="gone", strategy_options={"k": 1})
-    assert non_default_options(unregistered) == {"k": 1}
+    options = {"n": 2, "temperature": 0.7, "max_tokens": 768, "verifier": "execution", "certainty": -1}
+    assert non_default_options("best_of_n", options) == {"n": 2, "verifier": "execution"}
+    assert non_default_options("gone", {"k": 1}) == {"k": 1}
 
 
 def test_code_rounds_says_how_each_refinement_loop_ended():

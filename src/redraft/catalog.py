@@ -59,16 +59,16 @@ def strategy_entries() -> list[Entry]:
 def verifier_entries() -> list[Entry]:
     from .verifiers import VERIFIERS
     from .verifiers.base import load_builtins
+    from .verifiers.spec import option_types
 
     load_builtins()
     entries = []
     for name, cls in sorted(VERIFIERS.items()):
-        parameters = [p for p in inspect.signature(cls.__init__).parameters.values()
-                      if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-        hints = get_type_hints(cls.__init__)
+        types = option_types(cls)  # the keyword options a spec may set, as the spec parser reads them
+        parameters = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name in types]
         # a combinator's options are specs with a grammar of their own (its summary shows it)
         combinator = "from_spec_args" in cls.__dict__
-        options = tuple(Option(p.name, "spec" if combinator else _kind(hints.get(p.name, "")),
+        options = tuple(Option(p.name, "spec" if combinator else _kind(types[p.name]),
                                None if p.default is p.empty else p.default, required=p.default is p.empty)
                         for p in parameters)
         entries.append(Entry(name, summary_of(cls), options))

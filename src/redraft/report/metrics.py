@@ -395,17 +395,11 @@ def run_metrics(store: Store, run: RunInfo, grader: Grader, *, label: str | None
 
 def default_label(run: RunInfo) -> str:
     """The strategy with the options that tell its runs apart (max_tokens and defaults are left out)."""
-    from ..strategies import STRATEGIES, load_builtins
+    from ..strategies import non_default_options
 
-    load_builtins()
-    shown = dict(run.strategy_options)
-    cls = STRATEGIES.get(run.strategy)
-    if cls is not None:
-        import dataclasses
-
-        defaults = {f.name: f.default for f in dataclasses.fields(cls.Options)}
-        keep = {"n", "verifier", "rounds"}
-        shown = {k: v for k, v in shown.items() if k in keep or defaults.get(k) != v}
+    changed = non_default_options(run.strategy, run.strategy_options)
+    keep = {"n", "verifier", "rounds"}
+    shown = {k: v for k, v in run.strategy_options.items() if k in keep or k in changed}
     shown.pop("max_tokens", None)
     text = run.strategy + (f"({', '.join(f'{k}={v}' for k, v in sorted(shown.items()))})" if shown else "")
     budget = run.settings.get("budget_tokens")

@@ -5,10 +5,19 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from .base import STRATEGIES, Strategy, StrategyError, default_options, make_strategy, options_of, register_strategy
+from .base import (
+    STRATEGIES,
+    Strategy,
+    StrategyError,
+    default_options,
+    make_strategy,
+    non_default_options,
+    options_of,
+    register_strategy,
+)
 
-__all__ = ["STRATEGIES", "Strategy", "StrategyError", "default_options", "load_builtins", "make_strategy", "options_of",
-           "register_strategy"]
+__all__ = ["STRATEGIES", "Strategy", "StrategyError", "default_options", "load_builtins", "make_strategy",
+           "non_default_options", "options_of", "register_strategy"]
 
 _NOT_STRATEGIES = {"base", "moves"}
 

@@ -112,6 +112,18 @@ def check_verifier_options(name: str, options: Any) -> None:
                 raise StrategyError(f"strategy {name}: option {key}={value!r}: {exc}") from None
 
 
+def non_default_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options a run of strategy ``name`` set away from its defaults (all of them for a strategy
+    not registered, e.g. one a user registered in another process)."""
+    from . import load_builtins
+
+    load_builtins()
+    cls = STRATEGIES.get(name)
+    defaults = dataclasses.asdict(cls.Options()) if cls is not None else {}
+    missing = object()
+    return {key: value for key, value in options.items() if defaults.get(key, missing) != value}
+
+
 def options_of(strategy: Strategy) -> dict[str, Any]:
     return dataclasses.asdict(strategy.options)
 
