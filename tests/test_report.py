@@ -125,6 +125,9 @@ def test_markdown_and_csv_mark_oracle_runs(experiment):
     _, report = experiment
     markdown = render(report, "md")
     assert "Matched compute" in markdown and "Refinement rounds" in markdown and "AUROC" in markdown
+    # every table names each row's model (a report can hold several models' runs of one strategy)
+    headers = [line for line in markdown.splitlines() if line.startswith(("| run |", "| refinement |"))]
+    assert len(headers) >= 4 and all(line.split(" | ")[1] == "model" for line in headers)
     oracle_rows = [line for line in markdown.splitlines() if "verifier=oracle" in line]
     assert oracle_rows and all("[ORACLE]" in line for line in oracle_rows)
     rows = list(csv.DictReader(io.StringIO(render(report, "csv"))))

@@ -57,13 +57,14 @@ def render_markdown(report: Any, heading: str = "##", stamp: bool = True) -> str
             for m in matched:
                 for paired in m.versus_matched:
                     other = by_id.get(paired.other_id)
-                    rows.append([display_label(m), display_label(other) if other else paired.other_label,
+                    rows.append([display_label(m), m.run.model,
+                                 display_label(other) if other else paired.other_label,
                                  number(m.per_problem.get("completion_tokens")),
                                  number(other.per_problem.get("completion_tokens")) if other else "–",
                                  points(paired.difference, *paired.interval) + f" on {paired.shared}",
                                  "refinement loses" if paired.interval[1] < 0 else
                                  "refinement wins" if paired.interval[0] > 0 else "no clear difference"])
-            lines += _table(["refinement", "matched baseline", "its out tok/p", "baseline out tok/p",
+            lines += _table(["refinement", "model", "matched baseline", "its out tok/p", "baseline out tok/p",
                              "difference (pts, 95% CI)", "verdict"], rows)
             lines.append("")
 
@@ -71,27 +72,27 @@ def render_markdown(report: Any, heading: str = "##", stamp: bool = True) -> str
         if refining:
             depth = max(len(m.round_accuracy) for m in refining)
             lines += ["**Refinement rounds** (accuracy after each round; flips against the first draft):", ""]
-            rows = [[display_label(m)] + [pct(m.round_accuracy[r]) if r < len(m.round_accuracy) else "–"
+            rows = [[display_label(m), m.run.model] + [pct(m.round_accuracy[r]) if r < len(m.round_accuracy) else "–"
                                           for r in range(depth)]
                     + [str(m.right_to_wrong), str(m.wrong_to_right), pct(m.p_stay_right), pct(m.p_become_right)]
                     for m in refining]
-            lines += _table(["run"] + [f"round {r}" for r in range(depth)]
+            lines += _table(["run", "model"] + [f"round {r}" for r in range(depth)]
                             + ["right→wrong", "wrong→right", "P(stays right)", "P(becomes right)"], rows)
             lines.append("")
 
         verified = [(m, v) for m in runs for v in m.verifiers]
         if verified:
             lines += ["**Verifiers** (their scores against the grader):", ""]
-            rows = [[display_label(m), v.name, str(v.pairs), str(v.positives), number(v.auroc, 3),
+            rows = [[display_label(m), m.run.model, v.name, str(v.pairs), str(v.positives), number(v.auroc, 3),
                      number(v.ece, 3), number(v.brier, 3)] for m, v in verified]
-            lines += _table(["run", "verifier", "scored", "right", "AUROC", "ECE", "Brier"], rows)
+            lines += _table(["run", "model", "verifier", "scored", "right", "AUROC", "ECE", "Brier"], rows)
             lines.append("")
 
         roles = sorted({role for m in runs for role in m.by_role})
         if len(roles) > 1:
             lines += ["**Completion tokens per problem, by role:**", ""]
-            rows = [[display_label(m)] + [number(m.by_role.get(role, {}).get("completion_tokens")) for role in roles]
-                    for m in runs]
-            lines += _table(["run", *roles], rows)
+            rows = [[display_label(m), m.run.model]
+                    + [number(m.by_role.get(role, {}).get("completion_tokens")) for role in roles] for m in runs]
+            lines += _table(["run", "model", *roles], rows)
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
