@@ -10,6 +10,10 @@ revising), a revision repeated code already tested, or the rounds ran out. For p
 table counts the problems whose Tester wrote at least one valid property (one that loads and fails
 only by an assertion or an error inside the candidate); without one, pgs is self-debugging on the
 visible examples.
+That table says, per problem, what became of the Tester after its repairs: no usable test file,
+every property invalid, at least one valid property, or no candidate that loaded to check them on;
+and the exception types that made properties invalid (recorded by pgs runs since the trace's
+``reasons`` field exists; older runs show "–").
 
 Usage: python benchmarks/code_rounds.py --db benchmarks/humaneval.db
 """
@@ -17,6 +21,8 @@ Usage: python benchmarks/code_rounds.py --db benchmarks/humaneval.db
 from __future__ import annotations
 
 import argparse
+import re
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 from redraft.report.metrics import default_label
@@ -47,6 +53,27 @@ def valid_properties(trace: list[dict]) -> int | None:
     """The valid properties of a pgs problem's last property check (None: no check recorded)."""
     checks = [event for event in trace if event.get("type") == "properties"]
     return len(checks[-1].get("valid") or []) if checks else None
+
+
+TESTER_OUTCOMES = ("no usable test file", "every property invalid", "a valid property", "no candidate loaded")
+
+
+def tester_outcome(trace: list[dict]) -> str:
+    """What became of a pgs problem's Tester, after its repairs."""
+    writes = [event for event in trace if event.get("type") == "tester"]
+    if not writes or not writes[-1].get("usable"):
+        return "no usable test file"
+    valid = valid_properties(trace)
+    if valid is None:  # properties are checked on the first candidate that loads
+        return "no candidate loaded"
+    return "a valid property" if valid else "every property invalid"
+
+
+def drop_reasons(trace: list[dict]) -> list[str]:
+    """Why the last check dropped properties: the exception's type (recorded since the reasons field exists)."""
+    checks = [event for event in trace if event.get("type") == "properties"]
+    reasons = (checks[-1].get("reasons") or {}) if checks else {}
+    return [re.split(r"[:(\s]", reason.strip(), maxsplit=1)[0] or "?" for reason in reasons.values()]
 
 
 ENDINGS = ("checks pass at the draft", "checks pass after revising", "revision repeats tested code",
@@ -93,20 +120,23 @@ def main() -> None:
         counts = [sum(ending(r.trace) == kind for r in records) for kind in ENDINGS]
         endings.append(f"| {default_label(run)} | {run.model} | {total} | " + " | ".join(map(str, counts)) + " |")
         if run.strategy == "pgs":
-            valid = [valid_properties(r.trace) for r in records]
-            testers.append(f"| {default_label(run)} | {run.model} | {total} | {sum(bool(v) for v in valid)} | "
-                           f"{sum(v or 0 for v in valid)} |")
+            outcomes = Counter(tester_outcome(r.trace) for r in records)
+            reasons = Counter(reason for r in records for reason in drop_reasons(r.trace))
+            testers.append(f"| {default_label(run)} | {run.model} | {total} | "
+                           + " | ".join(str(outcomes[kind]) for kind in TESTER_OUTCOMES)
+                           + f" | {sum(valid_properties(r.trace) or 0 for r in records)} | "
+                           + (", ".join(f"{kind} {n}" for kind, n in reasons.most_common(4)) or "–") + " |")
     if endings:
         print("\n### How each problem's refinement loop ended (problems)\n")
         print("| run | model | problems | " + " | ".join(ENDINGS) + " |")
         print("|---" * (3 + len(ENDINGS)) + "|")
         print("\n".join(endings))
     if testers:
-        print("\n### pgs: problems whose Tester wrote at least one valid property\n")
-        print("| run | model | problems | with a valid property | valid properties in all |")
-        print("|---|---|---|---|---|")
+        print("\n### pgs: what became of the Tester's properties (problems; after its repairs)\n")
+        print("| run | model | problems | " + " | ".join(TESTER_OUTCOMES)
+              + " | valid properties in all | why properties were dropped (most common) |")
+        print("|---" * (5 + len(TESTER_OUTCOMES)) + "|")
         print("\n".join(testers))
-
 
 if __name__ == "__main__":
     main()

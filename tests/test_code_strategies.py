@@ -213,6 +213,7 @@ def test_pgs_uses_property_violations_with_counterexamples():
     properties = [e for e in ctx.trace if e["type"] == "properties"][0]
     assert properties["valid"] == ["test_matches_trial_division"]
     assert properties["dropped"] == ["test_uses_a_missing_helper"]
+    assert "NameError" in properties["reasons"]["test_uses_a_missing_helper"]  # why, for the report
     feedback = model.calls[2].messages[-1]["content"]
     assert "n=9" in feedback and "@given" in feedback and "def test_matches_trial_division" in feedback
     assert "site-packages" not in feedback  # hypothesis' own frames are not the model's business

@@ -86,3 +86,16 @@ def test_code_rounds_counts_the_valid_properties_of_the_last_check():
     trace = [{"type": "properties", "valid": [], "dropped": ["a"]}, {"type": "properties", "valid": ["b", "c"]}]
     assert valid_properties(trace) == 2
     assert valid_properties([{"type": "round"}]) is None
+
+
+def test_code_rounds_says_what_became_of_the_tester():
+    script = load_benchmark_script("code_rounds")
+    wrote = {"type": "tester", "usable": True}
+    assert script.tester_outcome([{"type": "tester", "usable": False}]) == "no usable test file"
+    assert script.tester_outcome([{"type": "tester", "usable": False}, wrote]) == "no candidate loaded"
+    checked = [wrote, {"type": "properties", "valid": [], "dropped": ["a", "b"],
+                       "reasons": {"a": "NameError: name 'st' is not defined", "b": "InvalidArgument(x)"}}]
+    assert script.tester_outcome(checked) == "every property invalid"
+    assert script.drop_reasons(checked) == ["NameError", "InvalidArgument"]
+    assert script.tester_outcome(checked + [{"type": "properties", "valid": ["c"]}]) == "a valid property"
+    assert script.drop_reasons([wrote, {"type": "properties", "valid": []}]) == []  # runs before reasons

@@ -154,7 +154,8 @@ class PropertyGeneratedSolver(Strategy):
                 results = _by_name(outcome, names)
                 if valid is None:  # the Tester's own bugs show on the first run: drop those properties
                     valid = [n for n in names if not (n in results and tester_fault(results[n]))]
-                    ctx.note("properties", valid=valid, dropped=[n for n in names if n not in valid])
+                    dropped = {n: _exception_line(results[n].error) for n in names if n not in valid}
+                    ctx.note("properties", valid=valid, dropped=list(dropped), reasons=dropped)
                     if not valid and tester.repairs_left > 0:  # show the Tester its error, once per repair
                         error = next((results[n].error for n in names if n in results), outcome.reason)
                         properties, valid = await tester.repair(f"Your tests do not run:\n{error}"), None
@@ -256,6 +257,16 @@ def _without_library_frames(traceback: str) -> str:
         if not skipping:
             kept.append(line)
     return "\n".join(kept)
+
+
+def _exception_line(error: str | None) -> str:
+    """The ``SomeError: message`` line of a traceback (why a property was dropped), for the trace.
+
+    Not simply the last line: hypothesis prints its falsifying example after the exception."""
+    lines = (error or "").strip().splitlines()
+    found = [line for line in lines if re.match(r"[\w.]*(Error|Exception|Exit|Interrupt|Warning|Unsatisfiable"
+                                                  r"|InvalidArgument|FailedHealthCheck|Flaky)\b", line)]
+    return (found or lines or [""])[-1][:200]
 
 
 def _function_source(code: str, name: str) -> str:
