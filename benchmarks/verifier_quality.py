@@ -57,7 +57,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 # rollout is left out by default: k continuations per prefix per candidate cost ~k * prefixes times
 # the sampling itself; measure it on a smaller slice with --verifier rollout:...
-DEFAULT_VERIFIERS = ["judge", "step_judge", "self_certainty", "self_certainty:signal=logprob",
+DEFAULT_VERIFIERS = ["judge", "judge:critique=false", "step_judge", "self_certainty", "self_certainty:signal=logprob",
                      "self_certainty:signal=entropy", "rating", "weighted:judge=0.5,self_certainty=0.5", "oracle"]
 VERIFIER_ROLES_EXCLUDED = {"solver"}  # a verifier's cost is every role but the solver's samples
 

@@ -88,6 +88,18 @@ def test_judge_reads_p_yes_from_top_logprobs() -> None:
     assert model.calls[0].logprobs and model.calls[0].top_logprobs == 10
 
 
+def test_judge_without_critique_answers_in_one_word() -> None:
+    model = LogprobModel("Yes", {"Yes": (("Yes", math.log(0.3)), ("No", math.log(0.6)))})
+    score = run(make_verifier_from_spec("judge:critique=false").score(make_ctx(model), SOLUTION))
+    assert score.value == pytest.approx(1 / 3) and score.feedback is None  # P(Yes), although it said Yes
+    assert model.calls[0].max_tokens <= 4
+    rambling = ScriptedModel(replies=["The solution is right."])  # no leading Yes/No: no evidence
+    assert run(JudgeVerifier(critique=False, logprobs=False).score(make_ctx(rambling), SOLUTION)).value == 0.5
+    assert "one word" in rambling.calls[0].messages[0]["content"]
+    plain = ScriptedModel(replies=["**No**, step 2 is wrong."])
+    assert run(JudgeVerifier(critique=False, logprobs=False).score(make_ctx(plain), SOLUTION)).value == 0.0
+
+
 def test_judge_without_verdict_is_neutral_and_role_is_configurable() -> None:
     model = ScriptedModel(replies=["I am not sure."])
     ctx = make_ctx(model)
