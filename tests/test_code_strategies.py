@@ -11,6 +11,7 @@ from redraft.context import SolveContext
 from redraft.models.scripted import ScriptedModel
 from redraft.runner import solve_one
 from redraft.strategies import make_strategy
+from redraft.strategies.pgs import property_code, property_names
 from redraft.tasks import TaskError, TaskView, load_task
 from redraft.tasks.humaneval import docstring_examples
 from redraft.verifiers import make_verifier
@@ -220,6 +221,22 @@ def test_pgs_uses_property_violations_with_counterexamples():
     assert task.grade(problem, result.answer, result.text).correct
     assert rounds(ctx)[-1]["rank"] == [1, 1] and rounds(ctx)[0]["rank"] == [1, 0]
     assert [r["scores"] for r in rounds(ctx)] == [[0.5], [1.0]]  # visible example + one valid property
+
+
+def test_pgs_reads_every_form_of_the_testers_file():
+    qualified = "```python\nimport hypothesis\nimport hypothesis.strategies as st\n\n" \
+                "@hypothesis.given(n=st.integers())\ndef test_a(n):\n    assert f(n) >= 0\n```"
+    assert "def test_a" in property_code(qualified)  # @hypothesis.given is a given decorator too
+    assert property_code("```python\ndef test_a():\n    assert f(1)\n```") is None  # no property at all
+    # cut off by the token limit while repeating itself: the whole tests before the cut count, once each
+    cut = qualified.removesuffix("```") + "\n@hypothesis.given(n=st.integers())\ndef test_a(n):\n" \
+        "    assert f(n) >= 0\n\n@hypothesis.given(n=st.integers())\ndef test_b(n):\n    assert f(n) =="
+    code = property_code(cut)
+    assert code is not None and "test_b" not in code and property_names(code, "f") == ["test_a"]
+    two = "First try:\n```python\n@given(x=st.none())\ndef test_old(x): pass\n```\nBetter:\n" \
+          "```python\nfrom hypothesis import given\n@given(x=st.none())\ndef test_new(x):\n    assert g(x"
+    # the cut block has no whole test: the earlier complete file is the one used
+    assert property_names(property_code(two), "f") == ["test_old"]
 
 
 def test_pgs_tester_repairs_properties_that_do_not_run():

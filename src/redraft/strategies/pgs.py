@@ -71,13 +71,44 @@ _TESTER_FAULTS = ("InvalidArgument", "Unsatisfiable", "FailedHealthCheck", "Hypo
                   "NameError", "ImportError", "ModuleNotFoundError", "SyntaxError", "Flaky")
 
 
+_GIVEN = re.compile(r"@\s*(?:[A-Za-z_]\w*\.)*given\s*\(")  # @given(...), @hypothesis.given(...)
+_OPEN_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n")
+
+
 def property_code(text: str) -> str | None:
-    blocks = _FENCE.findall(text) or ([text] if "@given" in text else [])
-    return next((b for b in reversed(blocks) if "@given" in b), None)
+    """The Tester's test file: the last fenced block with a ``given`` decorator.
+
+    A reply cut off by the token limit (an opening fence that never closes, often after the model
+    starts repeating itself) keeps its complete top-level statements: the tests written before the
+    cut still count."""
+    blocks = _FENCE.findall(text)
+    rest = text[text.rindex("```"):] if blocks and text.count("```") % 2 else None
+    if not blocks:
+        opened = list(_OPEN_FENCE.finditer(text))
+        rest = text[opened[-1].start():] if opened else text
+    if rest is not None:
+        body = _OPEN_FENCE.sub("", rest, count=1)
+        blocks.append(_parsable_prefix(body))
+    return next((b for b in reversed(blocks) if _GIVEN.search(b)), None)
+
+
+def _parsable_prefix(code: str) -> str:
+    """The longest run of whole top-level statements from the start of ``code`` that parses."""
+    lines = code.splitlines()
+    starts = [i for i, line in enumerate(lines) if line and not line[0].isspace() and i > 0] + [len(lines)]
+    for end in reversed(starts):
+        candidate = "\n".join(lines[:end])
+        try:
+            ast.parse(candidate)
+        except SyntaxError:
+            continue
+        return candidate + "\n"
+    return ""
 
 
 def property_names(code: str, entry_point: str) -> list[str]:
-    """Test functions in the Tester's code (a ``def`` of the entry point itself is not allowed)."""
+    """Test functions in the Tester's code, each once (a later ``def`` of the same name replaces the
+    earlier, as in Python); a ``def`` of the entry point itself is not allowed."""
     try:
         tree = ast.parse(code)
     except SyntaxError:
@@ -85,7 +116,7 @@ def property_names(code: str, entry_point: str) -> list[str]:
     names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
     if entry_point in names:
         return []
-    return [n for n in names if n.startswith("test")]
+    return list(dict.fromkeys(n for n in names if n.startswith("test")))
 
 
 def strip_entry_point(code: str, entry_point: str) -> str:
