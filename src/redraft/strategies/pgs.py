@@ -10,6 +10,9 @@ a violation comes back with hypothesis's shrunk counterexample ("Failing test ca
 the Generator's feedback, and it revises (the revision loop is self_debug's). Choices the paper
 leaves open, made here:
 
+- The Tester's file is the last fenced block of its reply with a ``given`` decorator (``@given``,
+  ``@hypothesis.given``); a reply cut off by the token limit keeps its whole statements before the
+  cut, since small models often start repeating one test until the limit.
 - The Tester writes its properties once, from the specification, before the first check; when
   its reply has no usable test, or every property turns out invalid on the first candidate that
   loads, it is shown the error and repairs its file, at most ``tester_repairs`` times.
