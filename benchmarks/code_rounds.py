@@ -13,7 +13,9 @@ visible examples.
 That table says, per problem, what became of the Tester after its repairs: no usable test file,
 every property invalid, at least one valid property, or no candidate that loaded to check them on;
 and the exception types that made properties invalid (recorded by pgs runs since the trace's
-``reasons`` field exists; older runs show "–").
+``reasons`` field exists; older runs show "–"). Last, the problems where a round asked for a
+revision on property violations alone (the visible examples passed: what the properties add over
+self_debug), and how many of those the hidden tests say were fixed or broken (final against draft).
 
 Usage: python benchmarks/code_rounds.py --db benchmarks/humaneval.db
 """
@@ -27,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from redraft.report.metrics import default_label
 from redraft.store import Store
+from redraft.strategies.pgs import VIOLATION_HEADER
 from redraft.tasks import load_task
 
 ROUND_STRATEGIES = ("self_debug", "pgs")
@@ -67,6 +70,12 @@ def tester_outcome(trace: list[dict]) -> str:
     if valid is None:  # properties are checked on the first candidate that loads
         return "no candidate loaded"
     return "a valid property" if valid else "every property invalid"
+
+
+def property_driven(trace: list[dict]) -> bool:
+    """Whether a pgs round asked for a revision on property violations alone (its visible examples passed)."""
+    return any(event.get("type") == "round" and event.get("decision") == "revise"
+               and (event.get("critiques") or [""])[0].startswith(VIOLATION_HEADER) for event in trace)
 
 
 def drop_reasons(trace: list[dict]) -> list[str]:
@@ -122,9 +131,12 @@ def main() -> None:
         if run.strategy == "pgs":
             outcomes = Counter(tester_outcome(r.trace) for r in records)
             reasons = Counter(reason for r in records for reason in drop_reasons(r.trace))
+            driven = [row for r, row in zip(records, correct, strict=True) if property_driven(r.trace)]
             testers.append(f"| {default_label(run)} | {run.model} | {total} | "
                            + " | ".join(str(outcomes[kind]) for kind in TESTER_OUTCOMES)
-                           + f" | {sum(valid_properties(r.trace) or 0 for r in records)} | "
+                           + f" | {sum(valid_properties(r.trace) or 0 for r in records)} | {len(driven)} | "
+                           + f"{sum(row[-1] and not row[0] for row in driven)} | "
+                           + f"{sum(row[0] and not row[-1] for row in driven)} | "
                            + (", ".join(f"{kind} {n}" for kind, n in reasons.most_common(4)) or "–") + " |")
     if endings:
         print("\n### How each problem's refinement loop ended (problems)\n")
@@ -134,8 +146,9 @@ def main() -> None:
     if testers:
         print("\n### pgs: what became of the Tester's properties (problems; after its repairs)\n")
         print("| run | model | problems | " + " | ".join(TESTER_OUTCOMES)
-              + " | valid properties in all | why properties were dropped (most common) |")
-        print("|---" * (5 + len(TESTER_OUTCOMES)) + "|")
+              + " | valid properties in all | revised on properties alone | of those, fixed | of those, broken"
+              + " | why properties were dropped (most common) |")
+        print("|---" * (8 + len(TESTER_OUTCOMES)) + "|")
         print("\n".join(testers))
 
 if __name__ == "__main__":

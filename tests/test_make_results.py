@@ -99,3 +99,13 @@ def test_code_rounds_says_what_became_of_the_tester():
     assert script.drop_reasons(checked) == ["NameError", "InvalidArgument"]
     assert script.tester_outcome(checked + [{"type": "properties", "valid": ["c"]}]) == "a valid property"
     assert script.drop_reasons([wrote, {"type": "properties", "valid": []}]) == []  # runs before reasons
+
+
+def test_code_rounds_finds_revisions_asked_for_by_properties_alone():
+    script = load_benchmark_script("code_rounds")
+    def round_(decision, critique):
+        return {"type": "round", "decision": decision, "critiques": [critique]}
+    by_property = round_("revise", script.VIOLATION_HEADER + " (the counterexample is shrunk): ...")
+    assert script.property_driven([round_("revise", "This test fails: ..."), by_property])
+    assert not script.property_driven([round_("revise", "This test fails: ...")])
+    assert not script.property_driven([{**by_property, "decision": "stop: rounds spent"}])  # not a revision

@@ -61,6 +61,7 @@ Write 2 to 4 test functions named `test_...`, each decorated with `@given(...)`,
 (it is already defined; do not define or import it). Import what you use from hypothesis. Reply with one
 ```python code block."""
 
+VIOLATION_HEADER = "This property of the specification is violated"  # code_rounds counts revisions by it
 REPAIR_SUFFIX = "Reply with the whole corrected test file in one ```python code block."
 
 HYPOTHESIS_SETUP = """from hypothesis import settings as _redraft_settings
@@ -274,7 +275,7 @@ def _feedback(shown: Outcome, visible: list[str], violations: list[TestResult],
         name = violation.source.removesuffix("()")
         source = _function_source(properties[0], name) if properties else name
         error = _without_library_frames(violation.error or "").strip()
-        parts.append(f"This property of the specification is violated (the counterexample is shrunk):\n"
+        parts.append(f"{VIOLATION_HEADER} (the counterexample is shrunk):\n"
                      f"{source}\n\n{error}")
     return "\n\n".join(parts)[:3000]
 
