@@ -7,15 +7,14 @@ rounds. "Fixes" at round r: problems wrong after round r-1 and right after round
 the reverse. Fractions are of all problems in the run. A second table says how each problem's
 loop ended (its last round's decision): its visible checks passed (at the draft, or after
 revising), a revision repeated code already tested, or the rounds ran out. For pgs, a third
-table counts the problems whose Tester wrote at least one valid property (one that loads and fails
-only by an assertion or an error inside the candidate); without one, pgs is self-debugging on the
-visible examples.
-That table says, per problem, what became of the Tester after its repairs: no usable test file,
-every property invalid, at least one valid property, or no candidate that loaded to check them on;
-and the exception types that made properties invalid (recorded by pgs runs since the trace's
-``reasons`` field exists; older runs show "–"). Last, the problems where a round asked for a
-revision on property violations alone (the visible examples passed: what the properties add over
-self_debug), and how many of those the hidden tests say were fixed or broken (final against draft).
+table says what became of each problem's Tester after its repairs: no usable test file, every
+property invalid, at least one valid property (one that loads and fails only by an assertion or
+an error inside the candidate; without one, pgs is self-debugging on the visible examples), or no
+candidate that loaded to check them on; the exception types that made properties invalid
+(recorded by pgs runs since the trace's ``reasons`` field exists; older runs show "–"); and the
+problems where a round asked for a revision on property violations alone (the visible examples
+passed: what the properties add over self_debug), with how many of those the hidden tests say
+were fixed or broken (final against draft).
 
 Usage: python benchmarks/code_rounds.py --db benchmarks/humaneval.db
 """
@@ -52,10 +51,15 @@ def ending(trace: list[dict]) -> str:
     return "rounds spent" if decision == "stop: rounds spent" else "other"
 
 
+def last_check(trace: list[dict]) -> dict | None:
+    """A pgs problem's last property check (its ``properties`` event), None if none was recorded."""
+    return next((event for event in reversed(trace) if event.get("type") == "properties"), None)
+
+
 def valid_properties(trace: list[dict]) -> int | None:
     """The valid properties of a pgs problem's last property check (None: no check recorded)."""
-    checks = [event for event in trace if event.get("type") == "properties"]
-    return len(checks[-1].get("valid") or []) if checks else None
+    check = last_check(trace)
+    return len(check.get("valid") or []) if check else None
 
 
 TESTER_OUTCOMES = ("no usable test file", "every property invalid", "a valid property", "no candidate loaded")
@@ -80,8 +84,7 @@ def property_driven(trace: list[dict]) -> bool:
 
 def drop_reasons(trace: list[dict]) -> list[str]:
     """Why the last check dropped properties: the exception's type (recorded since the reasons field exists)."""
-    checks = [event for event in trace if event.get("type") == "properties"]
-    reasons = (checks[-1].get("reasons") or {}) if checks else {}
+    reasons = (last_check(trace) or {}).get("reasons") or {}
     return [re.split(r"[:(\s]", reason.strip(), maxsplit=1)[0] or "?" for reason in reasons.values()]
 
 
@@ -150,6 +153,7 @@ def main() -> None:
               + " | why properties were dropped (most common) |")
         print("|---" * (8 + len(TESTER_OUTCOMES)) + "|")
         print("\n".join(testers))
+
 
 if __name__ == "__main__":
     main()

@@ -75,6 +75,7 @@ _TESTER_FAULTS = ("InvalidArgument", "Unsatisfiable", "FailedHealthCheck", "Hypo
                   "NameError", "ImportError", "ModuleNotFoundError", "SyntaxError", "Flaky")
 
 
+_EXCEPTION_LINE = re.compile(r"[\w.]*(Error|Exception|Exit|Interrupt|Warning|" + "|".join(_TESTER_FAULTS) + r")\b")
 _GIVEN = re.compile(r"@\s*(?:[A-Za-z_]\w*\.)*given\s*\(")  # @given(...), @hypothesis.given(...)
 _OPEN_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n")
 
@@ -86,13 +87,10 @@ def property_code(text: str) -> str | None:
     starts repeating itself) keeps its complete top-level statements: the tests written before the
     cut still count."""
     blocks = _FENCE.findall(text)
-    rest = text[text.rindex("```"):] if blocks and text.count("```") % 2 else None
-    if not blocks:
-        opened = list(_OPEN_FENCE.finditer(text))
-        rest = text[opened[-1].start():] if opened else text
-    if rest is not None:
-        body = _OPEN_FENCE.sub("", rest, count=1)
-        blocks.append(_parsable_prefix(body))
+    if text.count("```") % 2:  # the last fence opened and never closed
+        blocks.append(_parsable_prefix(_OPEN_FENCE.sub("", text[text.rindex("```"):], count=1)))
+    elif not blocks:  # no fence at all: the reply may be bare code
+        blocks.append(_parsable_prefix(text))
     return next((b for b in reversed(blocks) if _GIVEN.search(b)), None)
 
 
@@ -299,8 +297,7 @@ def _exception_line(error: str | None) -> str:
 
     Not simply the last line: hypothesis prints its falsifying example after the exception."""
     lines = (error or "").strip().splitlines()
-    found = [line for line in lines if re.match(r"[\w.]*(Error|Exception|Exit|Interrupt|Warning|Unsatisfiable"
-                                                  r"|InvalidArgument|FailedHealthCheck|Flaky)\b", line)]
+    found = [line for line in lines if _EXCEPTION_LINE.match(line)]
     return (found or lines or [""])[-1][:200]
 
 
