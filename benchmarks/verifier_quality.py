@@ -57,8 +57,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 # rollout is left out by default: k continuations per prefix per candidate cost ~k * prefixes times
 # the sampling itself; measure it on a smaller slice with --verifier rollout:...
-DEFAULT_VERIFIERS = ["judge", "judge:critique=false", "step_judge", "self_certainty", "self_certainty:signal=logprob",
-                     "self_certainty:signal=entropy", "rating", "weighted:judge=0.5,self_certainty=0.5", "oracle"]
+# cheapest first: they are scored verifier by verifier, so a run cut short has the cheap ones complete
+DEFAULT_VERIFIERS = ["oracle", "self_certainty", "self_certainty:signal=logprob", "self_certainty:signal=entropy",
+                     "judge:critique=false", "judge", "weighted:judge=0.5,self_certainty=0.5", "step_judge", "rating"]
 VERIFIER_ROLES_EXCLUDED = {"solver"}  # a verifier's cost is every role but the solver's samples
 
 
@@ -162,10 +163,15 @@ def say(message: str) -> None:
 def load_done(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
     done: dict[tuple[str, str], dict[str, Any]] = {}
     if path.exists():
-        for line in path.read_text().splitlines():
-            if line.strip():
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
                 row = json.loads(line)
-                done[(row["problem_id"], row["verifier"])] = row
+            except json.JSONDecodeError:  # a run killed mid-write: that pair is scored again
+                say(f"{path}:{number}: not a JSON row (cut off?); that pair will be scored again")
+                continue
+            done[(row["problem_id"], row["verifier"])] = row
     return done
 
 
@@ -191,15 +197,32 @@ async def score_problem(spec: str, samples: ProblemSamples, task: Task, models: 
             "seconds": round(time.perf_counter() - started, 2)}
 
 
-def embed_all(model: str, items: list[ProblemSamples]) -> tuple[Any, int]:
+def embed_all(model: str, items: list[ProblemSamples], cache: Path) -> tuple[Any, int]:
+    """The solver's embedding of every candidate, and the prompt tokens that cost. Kept in ``cache``
+    (one npz, by problem id and candidate count) so a re-run embeds only the problems it has not seen."""
+    import numpy as np
+
     from redraft.verifiers.probe import llamacpp_embedder, probe_text
 
-    embedder = llamacpp_embedder(model)
-    rows, tokens = [], 0
+    stored: dict[str, Any] = {}
+    if cache.exists():
+        with np.load(cache) as archive:
+            stored = {key: archive[key] for key in archive.files}
+    embedder = None
+    rows, tokens, new = [], 0, 0
     for samples in items:
-        features, used = embedder.embed([probe_text(samples.problem.question, t) for t in samples.texts])
-        rows.append(features)
-        tokens += used
+        key = f"{samples.problem.id}/{len(samples.texts)}"
+        if key not in stored:
+            embedder = embedder or llamacpp_embedder(model)
+            features, used = embedder.embed([probe_text(samples.problem.question, t) for t in samples.texts])
+            stored[key] = np.append(np.asarray(features, dtype=np.float32),
+                                    np.full((len(samples.texts), 1), used / len(samples.texts), np.float32), axis=1)
+            new += 1
+        rows.append(stored[key][:, :-1])  # the last column holds the tokens that embedding cost
+        tokens += float(stored[key][:, -1].sum())
+    if new:
+        np.savez(cache, **stored)
+        say(f"embedded {new} problems' candidates (cache: {cache})")
     return rows, tokens
 
 
@@ -209,7 +232,7 @@ def probe_rows(args: argparse.Namespace, items: list[ProblemSamples], labels: li
 
     from redraft.verifiers.probe import LogisticProbe, ProbeError
 
-    features, tokens = embed_all(args.model, items)
+    features, tokens = embed_all(args.model, items, Path(args.db).with_suffix(".embeddings.npz"))
     folds = args.probe_folds
     rows = []
     per_candidate_tokens = tokens / max(1, sum(len(s.texts) for s in items))
@@ -325,7 +348,9 @@ async def main() -> int:
     specs = args.verifier or DEFAULT_VERIFIERS
     for spec in specs:
         make_verifier_from_spec(spec)  # a bad spec fails now, not after sampling
-    tag = f"{args.model}-{args.task}-{args.offset}-{args.limit}-n{args.n}"
+    # rows are keyed by (problem, verifier), so one file serves any slice of the same candidates; a
+    # different judge model scores differently, so it gets its own file
+    tag = f"{args.model}-{args.task}-n{args.n}" + (f"-judge-{args.judge_model}" if args.judge_model else "")
     scores_path = Path(args.scores or REPO / f"benchmarks/results/verifier_scores-{tag}.jsonl")
     scores_path.parent.mkdir(parents=True, exist_ok=True)
 
