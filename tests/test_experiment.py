@@ -51,6 +51,14 @@ def test_bad_specs_get_one_clear_message(data, message):
         parse_spec(data)
 
 
+def test_a_refinements_matched_baselines_run_before_the_next_cell(db_path):
+    # an experiment cut short then still has each refinement it finished compared at matched compute
+    _, runs, _ = run_experiment(db_path, small_spec())
+    order = [r.kind if r.kind != "cell" else r.run.strategy for r in runs]
+    assert order == ["cot", TEST_REFINE, "pilot", "matched_self_consistency", "matched_best_of_n",
+                     "self_consistency"]
+
+
 def test_matched_n_rounds_to_the_nearest_sample_count():
     assert matched_n(40, 5) == 8
     assert matched_n(12, 5) == 2

@@ -612,34 +612,38 @@ class ExperimentRunner:
         return experiment_runs(self.store, self.spec.name)
 
     async def _run_group(self, task_spec: TaskSpec, model_name: str, model: Any, budget: int | None) -> None:
-        cells = expand_cells(self.spec, task_spec, model_name, budget)
-        refinements = [c for c in cells if c.matched]
-        for cell in cells:
-            await self._run_cell(cell, model)
-        for cell in refinements:
-            ref_run = await self._run_cell(cell, model)
-            target = _mean_completion_tokens(self.store, ref_run)
-            verifier = matched_verifier(cell.strategy, cell.options, self.spec.baseline_verifier)
-            shared = self.spec.baseline_options
-            # the pilot measures what one sampled draft, and one draft plus its score, cost here
-            pilot_run = await self._run_cell(Cell(task_spec, model_name, budget, "best_of_n",
-                                                  {**shared, "n": 1, "verifier": verifier}, kind="pilot",
-                                                  part_of=cell.key), model)
-            draft_tokens = _mean_completion_tokens(self.store, pilot_run, role="solver")
-            candidate_tokens = _mean_completion_tokens(self.store, pilot_run)
-            n_sc = matched_n(target, draft_tokens)
-            await self._run_cell(Cell(task_spec, model_name, budget, "self_consistency", {**shared, "n": n_sc},
-                                      kind="matched_self_consistency", matched_to=ref_run.id,
-                                      detail={"target_tokens": target, "unit_tokens": draft_tokens, "n": n_sc,
-                                              "unit": f"solver tokens of pilot {pilot_run.id}"},
-                                      part_of=cell.key), model)
-            n_bon = matched_n(target, candidate_tokens)
-            await self._run_cell(Cell(task_spec, model_name, budget, "best_of_n",
-                                      {**shared, "n": n_bon, "verifier": verifier},
-                                      kind="matched_best_of_n", matched_to=ref_run.id,
-                                      detail={"target_tokens": target, "unit_tokens": candidate_tokens, "n": n_bon,
-                                              "unit": f"draft+score tokens of pilot {pilot_run.id}"},
-                                      part_of=cell.key), model)
+        # each refinement's matched baselines run right after it, so an experiment cut short has
+        # every refinement it finished already compared at matched compute
+        for cell in expand_cells(self.spec, task_spec, model_name, budget):
+            run = await self._run_cell(cell, model)
+            if cell.matched:
+                await self._run_matched(cell, run, model)
+
+    async def _run_matched(self, cell: Cell, ref_run: RunInfo, model: Any) -> None:
+        """A pilot, then self-consistency and best-of-N sized to spend what ``ref_run`` spent."""
+        task_spec, model_name, budget = cell.task, cell.model, cell.budget
+        target = _mean_completion_tokens(self.store, ref_run)
+        verifier = matched_verifier(cell.strategy, cell.options, self.spec.baseline_verifier)
+        shared = self.spec.baseline_options
+        # the pilot measures what one sampled draft, and one draft plus its score, cost here
+        pilot_run = await self._run_cell(Cell(task_spec, model_name, budget, "best_of_n",
+                                              {**shared, "n": 1, "verifier": verifier}, kind="pilot",
+                                              part_of=cell.key), model)
+        draft_tokens = _mean_completion_tokens(self.store, pilot_run, role="solver")
+        candidate_tokens = _mean_completion_tokens(self.store, pilot_run)
+        n_sc = matched_n(target, draft_tokens)
+        await self._run_cell(Cell(task_spec, model_name, budget, "self_consistency", {**shared, "n": n_sc},
+                                  kind="matched_self_consistency", matched_to=ref_run.id,
+                                  detail={"target_tokens": target, "unit_tokens": draft_tokens, "n": n_sc,
+                                          "unit": f"solver tokens of pilot {pilot_run.id}"},
+                                  part_of=cell.key), model)
+        n_bon = matched_n(target, candidate_tokens)
+        await self._run_cell(Cell(task_spec, model_name, budget, "best_of_n",
+                                  {**shared, "n": n_bon, "verifier": verifier},
+                                  kind="matched_best_of_n", matched_to=ref_run.id,
+                                  detail={"target_tokens": target, "unit_tokens": candidate_tokens, "n": n_bon,
+                                          "unit": f"draft+score tokens of pilot {pilot_run.id}"},
+                                  part_of=cell.key), model)
 
     async def _run_cell(self, cell: Cell, model: Any) -> RunInfo:
         from .cluster import RayPool
