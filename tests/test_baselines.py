@@ -58,9 +58,44 @@ def test_best_of_n_picks_the_highest_rating():
 
 def test_budget_exhaustion_is_recorded_not_raised():
     model = ScriptedModel(responder=lambda m, p, i: " ".join(["x"] * 40))
-    result, ctx, error = solve(make_strategy("best_of_n", {"n": 2, "max_tokens": 40}), model, budget=90)
+    result, ctx, error = solve(make_strategy("best_of_n", {"n": 4, "max_tokens": 40}), model, budget=3)
     assert error is not None and "budget" in error
-    assert ctx.cost.completion_tokens <= 90
+    assert ctx.cost.completion_tokens <= 3
+
+
+def judged_samples(answers, judge_words=30):
+    """Samples with these answers; the judge rates 9 only the 12s, then writes ``judge_words`` words."""
+    def responder(messages, params, index):
+        prompt = messages[-1]["content"]
+        if "Rating:" in prompt:
+            return ("Rating: 9 " if "\\boxed{12}" in prompt else "Rating: 2 ") + " ".join(["hmm"] * judge_words)
+        return answers[index]
+    return ScriptedModel(responder=responder)
+
+
+def test_best_of_n_votes_when_the_budget_cannot_pay_for_any_score():
+    # The samples spend the whole budget: the judge cannot run, so best-of-N becomes a majority vote
+    # (it used to return no answer at all, which made best_of_n n=8 at 8 x max_tokens score 3%).
+    model = judged_samples(["\\boxed{12}", "\\boxed{7}", "\\boxed{7}"])
+    result, ctx, error = solve(make_strategy("best_of_n", {"n": 3, "verifier": "rating"}), model, budget=3)
+    assert error is None and result.answer == "7"
+    [select] = [e for e in ctx.trace if e["type"] == "select"]
+    assert select["scores"] == [None, None, None] and "majority" in select["fallback"]
+    assert any(e["type"] == "budget_exhausted" for e in ctx.trace)
+    assert ctx.cost.completion_tokens <= 3
+
+
+def test_best_of_n_ranks_unscored_samples_below_scored_ones():
+    # The first judge call to run takes what the one-token samples left (and is cut to it); the
+    # others find the budget spent.
+    model = judged_samples(["\\boxed{7}", "\\boxed{12}", "\\boxed{7}"], judge_words=100)
+    strategy = make_strategy("best_of_n", {"n": 3, "verifier": "rating"})
+    result, ctx, error = solve(strategy, model, budget=45)
+    [select] = [e for e in ctx.trace if e["type"] == "select"]
+    scored = [i for i, v in enumerate(select["scores"]) if v is not None]
+    assert error is None and 1 <= len(scored) < 3
+    assert select["chosen"] in scored
+    assert ctx.cost.completion_tokens <= 45
 
 
 def test_unknown_strategy_and_option_are_clear_errors():

@@ -2,17 +2,23 @@
 
 With a ``self_certainty`` verifier the samples are drawn with top-k log-probabilities (``certainty``,
 default 10 then) and their certainty recorded, so scoring costs no call; ``certainty=k`` does the
-same for any verifier (recording for later analysis)."""
+same for any verifier (recording for later analysis).
+
+*Budget.* Samples the verifier could not be paid for rank below every scored one; if none could be
+scored the strategy falls back to the majority vote of the samples (noting ``budget_exhausted``),
+since an unscored best-of-N is self-consistency. If the samples themselves cannot be paid for,
+BudgetExhausted propagates."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from ..context import Result, SolveContext
 from ..verifiers import make_verifier
 from ..verifiers.self_certainty import record_certainty
+from ..voting import majority_vote
 from .base import Strategy, register_strategy
+from .moves import gather_within_budget
 from .self_consistency import certainty_request
 
 
@@ -40,9 +46,18 @@ class BestOfN(Strategy):
         samples = await ctx.generate(ctx.task.messages(ctx.problem), n=opts.n, temperature=opts.temperature,
                                      max_tokens=opts.max_tokens, label="sample", **certainty_request(top_k))
         record_certainty(ctx, samples)
-        scores = await asyncio.gather(*(verifier.score(ctx, s.text) for s in samples))
-        values = [s.value for s in scores]
-        best = max(range(len(samples)), key=lambda i: (values[i], -i))
+        scores, exhausted = await gather_within_budget([verifier.score(ctx, s.text) for s in samples])
+        values = [s.value if s is not None else None for s in scores]
         answers = [ctx.extract(s.text) for s in samples]
+        if exhausted:
+            ctx.note("budget_exhausted", reason=f"{values.count(None)} of {len(samples)} samples left unscored",
+                     round=0)
+        if all(v is None for v in values):
+            vote = majority_vote(answers, ctx.task.answer_key)
+            best = vote.index if vote.index is not None else 0
+            ctx.note("select", verifier=opts.verifier, scores=values, answers=answers, chosen=best,
+                     fallback="majority vote: no sample could be scored")
+            return Result(answers[best], samples[best].text, {"score": None, "agreement": vote.agreement})
+        best = max(range(len(samples)), key=lambda i: (values[i] is not None, values[i] or 0.0, -i))
         ctx.note("select", verifier=opts.verifier, scores=values, answers=answers, chosen=best)
         return Result(answers[best], samples[best].text, {"score": values[best]})
