@@ -292,12 +292,57 @@ def summarize(spec: str, rows: list[dict], items: dict[str, ProblemSamples], lab
             "replay_mismatches": sum(row["replay_mismatches"] for row in rows)}
 
 
+AUDIT_ENTRY = re.compile(r"^## \d+\. problem (\S+), sample (\d+): flagged step (\w+)$", re.MULTILINE)
+AUDIT_MARK = re.compile(r"^- first real error at step: *(\S+)", re.MULTILINE)
+AUDIT_BLANK = "___"
+
+
+def read_hand_check(path: Path) -> list[dict[str, Any]]:
+    """The filled-in entries of an audit file: problem, sample, flagged step and the step the hand found
+    (1-based; None where the hand found no wrong step: the candidate is wrong by its final answer only)."""
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8")
+    entries = []
+    heads = list(AUDIT_ENTRY.finditer(text))
+    for head, following in zip(heads, [*heads[1:], None], strict=True):
+        body = text[head.end():following.start() if following else len(text)]
+        mark = AUDIT_MARK.search(body)
+        if mark is None or mark.group(1) == AUDIT_BLANK:
+            continue
+        found = mark.group(1).lower()
+        if found != "none" and not found.isdigit():
+            raise ValueError(f"{path}: entry for problem {head.group(1)} sample {head.group(2)}: "
+                             f"'first real error at step: {mark.group(1)}' is neither a step number nor 'none'")
+        entries.append({"problem_id": head.group(1), "sample": int(head.group(2)),
+                        "flagged": None if head.group(3) == "none" else int(head.group(3)),
+                        "real": None if found == "none" else int(found)})
+    return entries
+
+
+def hand_check_summary(entries: list[dict[str, Any]]) -> str:
+    """One sentence: of the hand-checked wrong candidates with a wrong step, how often the flag is at or
+    before it (a flag after it, or no flag, is a miss)."""
+    located = [e for e in entries if e["real"] is not None]
+    hits = sum(e["flagged"] is not None and e["flagged"] <= e["real"] for e in located)
+    exact = sum(e["flagged"] == e["real"] for e in located)
+    unflagged = sum(e["flagged"] is None for e in located)
+    return (f"hand check of {len(entries)} wrong candidates: {len(located)} have a first wrong step; the flag is at "
+            f"or before it in {hits} ({exact} on it exactly, {unflagged} not flagged at all); "
+            f"{len(entries) - len(located)} have no wrong step (wrong by the final answer only)")
+
+
 def audit(path: Path, spec: str, rows: list[dict], items: dict[str, ProblemSamples], labels: dict[str, list[bool]],
-          split: str, limit: int = 30) -> None:
-    """Wrong candidates with numbered steps and the flagged first error, for checking by hand."""
+          task: Task, split: str, limit: int = 30) -> None:
+    """Wrong candidates with numbered steps and the flagged first error, for checking by hand. An audit
+    already (partly) filled in by hand is left as it is: the hand check is the one thing a re-run cannot redo."""
+    if read_hand_check(path):
+        say(f"{path}: already checked by hand, left as it is (move it away to write a fresh one)")
+        return
     lines = [f"# First-error audit: {spec}", "",
              "For each wrong candidate, find by hand the first step where the arithmetic or reasoning goes "
-             "wrong, and mark whether the flagged step is at or before it.", ""]
+             f"wrong and write its number in place of {AUDIT_BLANK} (or 'none' if no step is wrong and only the "
+             "final answer is); the report counts how often the flagged step is at or before it.", ""]
     shown = 0
     for row in rows:
         samples = items[row["problem_id"]]
@@ -308,15 +353,16 @@ def audit(path: Path, spec: str, rows: list[dict], items: dict[str, ProblemSampl
             flagged = row["first_error"][index]
             slip = first_arithmetic_error(split_steps(text, split))
             lines += [f"## {shown}. problem {samples.problem.id}, sample {index}: flagged step "
-                      f"{'none' if flagged is None else flagged + 1}", "", samples.problem.question, ""]
+                      f"{'none' if flagged is None else flagged + 1}", "", samples.problem.question, "",
+                      f"Answer key: {task.reference(samples.problem)}", ""]
             for number, step in enumerate(split_steps(text, split), start=1):
                 value = row["steps"][index][number - 1] if number - 1 < len(row["steps"][index]) else None
                 mark = ("  <-- flagged" if flagged == number - 1 else "") + \
                     ("  <-- first false equation (automatic)" if slip == number - 1 else "")
                 shown_value = "" if value is None else f" ({value:.2f})"
                 lines.append(f"{number}.{shown_value} {step.replace(chr(10), ' ')}{mark}")
-            lines += ["", "- first real error at step: ___   flagged at or before it: yes / no", ""]
-    path.write_text("\n".join(lines))
+            lines += ["", f"- first real error at step: {AUDIT_BLANK}", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def number(value: float | None, digits: int = 3) -> str:
@@ -425,21 +471,32 @@ async def main() -> int:
               "where a written equation \"a op b = c\" is false, the share where the flag is at or before the "
               "first such step (an automatic check of arithmetic slips only; the audit files list 30 wrong "
               "candidates per step verifier for the hand check of the rest).",
-              "", f"Scores: {scores_path.relative_to(REPO) if scores_path.is_relative_to(REPO) else scores_path}. "
+              "", f"Scores: {shown_path(scores_path)}. "
               "Command: `" + " ".join(["python", *sys.argv]) + "`"]
+    step_specs = [spec for spec, rows in rows_by_spec.items()
+                  if any(st is not None for row in rows for st in row["steps"])]
+    if args.audit:
+        directory = Path(args.audit)
+        directory.mkdir(parents=True, exist_ok=True)
+        for spec in step_specs:
+            audit(audit_path(directory, spec), spec, rows_by_spec[spec], items, labels, task, split_of(spec))
+        checked = [(spec, read_hand_check(audit_path(directory, spec))) for spec in step_specs]
+        lines += [f"\nFirst errors checked by hand, {spec} ({shown_path(audit_path(directory, spec))}): "
+                  f"{hand_check_summary(entries)}." for spec, entries in checked if entries]
     report = "\n".join(lines)
     print(report)
     if args.out:
         Path(args.out).write_text(report + "\n")
-    if args.audit:
-        directory = Path(args.audit)
-        directory.mkdir(parents=True, exist_ok=True)
-        for spec, rows in rows_by_spec.items():
-            if any(st is not None for row in rows for st in row["steps"]):
-                split = split_of(spec)
-                name = "".join(c if c.isalnum() else "_" for c in spec)
-                audit(directory / f"audit-{name}.md", spec, rows, items, labels, split)
     return 0
+
+
+def audit_path(directory: Path, spec: str) -> Path:
+    return directory / ("audit-" + "".join(c if c.isalnum() else "_" for c in spec) + ".md")
+
+
+def shown_path(path: Path) -> Path:
+    resolved = path.resolve()
+    return resolved.relative_to(REPO) if resolved.is_relative_to(REPO) else path
 
 
 if __name__ == "__main__":

@@ -1,0 +1,81 @@
+"""benchmarks/verifier_quality.py's first-error audit: written for the hand check, tallied from it, never
+overwritten once filled in."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from benchmark_scripts import load_benchmark_script
+
+from redraft.tasks import load_task
+
+QUESTION = "Tom has 3 bags of 4 apples and eats 2. How many apples are left?"
+RIGHT = "Step 1: 3 * 4 = 12 apples.\nStep 2: 12 - 2 = 10 apples.\nThe answer is 10."
+SLIP = "Step 1: 3 * 4 = 14 apples.\nStep 2: 14 - 2 = 12 apples.\nThe answer is 12."
+SETUP = "Step 1: He has 3 + 4 = 7 apples.\nStep 2: 7 - 2 = 5 apples.\nThe answer is 5."
+
+
+@pytest.fixture()
+def world(tmp_path):
+    vq = load_benchmark_script("verifier_quality")
+    data = tmp_path / "train.jsonl"
+    data.write_text(json.dumps({"question": QUESTION, "answer": "3*4=12, 12-2=10\n#### 10"}) + "\n")
+    task = load_task("gsm8k", str(data))
+    problem = task.problems()[0]
+    samples = vq.ProblemSamples(problem=problem, texts=[RIGHT, SLIP, SETUP], calls=[], run_id="r")
+    labels = {problem.id: [True, False, False]}
+    # the step verifier flagged step 1 on the slip and step 2 on the wrong set-up (a late flag)
+    row = {"problem_id": problem.id, "scores": [0.9, 0.1, 0.2], "steps": [[0.9, 0.9], [0.1, 0.8], [0.9, 0.2]],
+           "first_error": [None, 0, 1]}
+    return vq, task, problem, {problem.id: samples}, labels, [row]
+
+
+def test_audit_lists_wrong_candidates_with_the_key_and_the_flags(world, tmp_path):
+    vq, task, problem, items, labels, rows = world
+    path = tmp_path / "audit.md"
+    vq.audit(path, "step_judge", rows, items, labels, task, "auto")
+    text = path.read_text()
+    assert "sample 0" not in text  # right candidates are not audited
+    assert f"problem {problem.id}, sample 1: flagged step 1" in text
+    assert f"problem {problem.id}, sample 2: flagged step 2" in text
+    assert "Answer key: 10" in text
+    assert "first false equation (automatic)" in text  # 3 * 4 = 14
+    assert text.count(f"first real error at step: {vq.AUDIT_BLANK}") == 2
+    assert vq.read_hand_check(path) == []  # nothing filled in yet
+
+
+def test_hand_marks_are_tallied_and_a_filled_audit_survives_a_rerun(world, tmp_path):
+    vq, task, problem, items, labels, rows = world
+    path = tmp_path / "audit.md"
+    vq.audit(path, "step_judge", rows, items, labels, task, "auto")
+    text = path.read_text()
+    # by hand: the slip is at step 1 (flag on it), the wrong set-up is at step 1 too (flag comes after it)
+    filled = text.replace(f"first real error at step: {vq.AUDIT_BLANK}", "first real error at step: 1")
+    path.write_text(filled)
+    entries = vq.read_hand_check(path)
+    assert [(e["sample"], e["flagged"], e["real"]) for e in entries] == [(1, 1, 1), (2, 2, 1)]
+    summary = vq.hand_check_summary(entries)
+    assert "2 have a first wrong step; the flag is at or before it in 1 (1 on it exactly, 0 not flagged" in summary
+
+    vq.audit(path, "step_judge", rows, items, labels, task, "auto")  # a re-run
+    assert path.read_text() == filled
+
+
+def test_a_mark_that_is_not_a_step_number_is_refused_with_its_entry(world, tmp_path):
+    vq, task, problem, items, labels, rows = world
+    path = tmp_path / "audit.md"
+    vq.audit(path, "step_judge", rows, items, labels, task, "auto")
+    path.write_text(path.read_text().replace(f"first real error at step: {vq.AUDIT_BLANK}",
+                                             "first real error at step: two", 1))
+    with pytest.raises(ValueError, match="sample 1: 'first real error at step: two'"):
+        vq.read_hand_check(path)
+
+
+def test_none_means_wrong_by_the_final_answer_only(world):
+    vq = world[0]
+    entries = [{"problem_id": "p", "sample": 0, "flagged": None, "real": None},
+               {"problem_id": "p", "sample": 1, "flagged": None, "real": 3}]
+    summary = vq.hand_check_summary(entries)
+    assert summary.startswith("hand check of 2 wrong candidates: 1 have a first wrong step")
+    assert "in 0 (0 on it exactly, 1 not flagged at all); 1 have no wrong step" in summary
