@@ -20,7 +20,9 @@
    (each candidate's vote weighted by its score); beside them self-consistency@n (majority), the
    first sample's accuracy and pass@n. For step verifiers: on wrong candidates, how often a first
    error is flagged, and an audit file (``--audit``) listing up to 30 wrong candidates with numbered
-   steps and the flagged step, for the hand check the issue asks for.
+   steps, the flagged step and the answer key, for the hand check the issue asks for: the checker
+   writes the number of the first wrong step of each (or "none"), and the next report counts how
+   often the flag is at or before it. A filled-in audit is never overwritten.
 
 At scale (issue 3: problems 0-199, qwen2.5-coder-1.5b; rollouts on 0-49 only, they cost most):
     .venv/bin/python benchmarks/verifier_quality.py --model qwen2.5-coder-1.5b --limit 200 \\
