@@ -133,7 +133,9 @@ def gather_candidates(args: argparse.Namespace, task: Task) -> list[ProblemSampl
 
 
 _EQUATION = re.compile(r"(?<![\w.])(\(?-?\$?\d[\d,]*(?:\.\d+)?(?:\s*[-+*/x×÷]\s*\(?\$?\d[\d,]*"
-                       r"(?:\.\d+)?\)?)+)\s*=\s*\$?(-?\d[\d,]*(?:\.\d+)?)")
+                       r"(?:\.\d+)?\)?)+)\s*=\s*\$?(-?\d[\d,]*(?:\.\d+)?)"
+                       # the written result is a whole number, not the start of "= 10 + 8 = 18"
+                       r"(?!\d|[.,]\d|\s*[-+*/x×÷]\s*\(?\$?\d)")
 
 
 def first_arithmetic_error(steps: list[str]) -> int | None:

@@ -79,3 +79,11 @@ def test_none_means_wrong_by_the_final_answer_only(world):
     summary = vq.hand_check_summary(entries)
     assert summary.startswith("hand check of 2 wrong candidates: 1 have a first wrong step")
     assert "in 0 (0 on it exactly, 1 not flagged at all); 1 have no wrong step" in summary
+
+
+def test_the_automatic_slip_check_reads_chained_equations_whole(world):
+    vq = world[0]
+    assert vq.first_arithmetic_error(["10 + 0.80 \\times 10 = 10 + 8 = 18 purple flowers"]) is None
+    assert vq.first_arithmetic_error(["So 3 * 4 = 12.", "Then 30 + 46 + 38 + 11 + 18 = 151."]) == 1
+    assert vq.first_arithmetic_error(["In all 1,200 / 4 = 300, so"]) is None
+    assert vq.first_arithmetic_error(["She has 50 + 15 + 30 = 105 dollars = 2 * 52.5"]) == 0
