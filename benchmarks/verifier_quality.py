@@ -134,7 +134,7 @@ def gather_candidates(args: argparse.Namespace, task: Task) -> list[ProblemSampl
 
 _EQUATION = re.compile(r"(?<![\w.])(\(?-?\$?\d[\d,]*(?:\.\d+)?(?:\s*[-+*/x×÷]\s*\(?\$?\d[\d,]*"
                        r"(?:\.\d+)?\)?)+)\s*=\s*\$?(-?\d[\d,]*(?:\.\d+)?)"
-                       # the written result is a whole number, not the start of "= 10 + 8 = 18"
+                       # the written result ends there: "= 10" in "= 10 + 8 = 18" is not a result
                        r"(?!\d|[.,]\d|\s*[-+*/x×÷]\s*\(?\$?\d)")
 
 
@@ -482,9 +482,12 @@ async def main() -> int:
     if args.audit:
         directory = Path(args.audit)
         directory.mkdir(parents=True, exist_ok=True)
-        for spec in step_specs:
-            audit(audit_path(directory, spec), spec, rows_by_spec[spec], items, labels, task, split_of(spec))
-        checked = [(spec, read_hand_check(audit_path(directory, spec))) for spec in step_specs]
+        try:  # a hand mark that is not a step number stops the report with its entry named
+            for spec in step_specs:
+                audit(audit_path(directory, spec), spec, rows_by_spec[spec], items, labels, task, split_of(spec))
+            checked = [(spec, read_hand_check(audit_path(directory, spec))) for spec in step_specs]
+        except ValueError as exc:
+            raise SystemExit(f"error: {exc}") from None
         lines += [f"\nFirst errors checked by hand, {spec} ({shown_path(audit_path(directory, spec))}): "
                   f"{hand_check_summary(entries)}." for spec, entries in checked if entries]
     report = "\n".join(lines)
