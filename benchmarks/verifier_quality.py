@@ -337,12 +337,14 @@ def hand_check_summary(entries: list[dict[str, Any]]) -> str:
 
 
 def audit(path: Path, spec: str, rows: list[dict], items: dict[str, ProblemSamples], labels: dict[str, list[bool]],
-          task: Task, split: str, limit: int = 30) -> None:
+          task: Task, split: str, limit: int = 30) -> list[dict[str, Any]]:
     """Wrong candidates with numbered steps and the flagged first error, for checking by hand. An audit
-    already (partly) filled in by hand is left as it is: the hand check is the one thing a re-run cannot redo."""
-    if read_hand_check(path):
+    already (partly) filled in by hand is left as it is: the hand check is the one thing a re-run cannot redo.
+    Returns the hand check's entries (``read_hand_check``), none for a freshly written audit."""
+    checked = read_hand_check(path)
+    if checked:
         say(f"{path}: already checked by hand, left as it is (move it away to write a fresh one)")
-        return
+        return checked
     lines = [f"# First-error audit: {spec}", "",
              "For each wrong candidate, find by hand the first step where the arithmetic or reasoning goes "
              f"wrong and write its number in place of {AUDIT_BLANK} (or 'none' if no step is wrong and only the "
@@ -367,6 +369,7 @@ def audit(path: Path, spec: str, rows: list[dict], items: dict[str, ProblemSampl
                 lines.append(f"{number}.{shown_value} {step.replace(chr(10), ' ')}{mark}")
             lines += ["", f"- first real error at step: {AUDIT_BLANK}", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
+    return []
 
 
 def number(value: float | None, digits: int = 3) -> str:
@@ -483,9 +486,8 @@ async def main() -> int:
         directory = Path(args.audit)
         directory.mkdir(parents=True, exist_ok=True)
         try:  # a hand mark that is not a step number stops the report with its entry named
-            for spec in step_specs:
-                audit(audit_path(directory, spec), spec, rows_by_spec[spec], items, labels, task, split_of(spec))
-            checked = [(spec, read_hand_check(audit_path(directory, spec))) for spec in step_specs]
+            checked = [(spec, audit(audit_path(directory, spec), spec, rows_by_spec[spec], items, labels, task,
+                                    split_of(spec))) for spec in step_specs]
         except ValueError as exc:
             raise SystemExit(f"error: {exc}") from None
         lines += [f"\nFirst errors checked by hand, {spec} ({shown_path(audit_path(directory, spec))}): "

@@ -34,7 +34,7 @@ def world(tmp_path):
 def test_audit_lists_wrong_candidates_with_the_key_and_the_flags(world, tmp_path):
     vq, task, problem, items, labels, rows = world
     path = tmp_path / "audit.md"
-    vq.audit(path, "step_judge", rows, items, labels, task, "auto")
+    assert vq.audit(path, "step_judge", rows, items, labels, task, "auto") == []  # nothing checked yet
     text = path.read_text()
     assert "sample 0" not in text  # right candidates are not audited
     assert f"problem {problem.id}, sample 1: flagged step 1" in text
@@ -58,7 +58,7 @@ def test_hand_marks_are_tallied_and_a_filled_audit_survives_a_rerun(world, tmp_p
     summary = vq.hand_check_summary(entries)
     assert "2 have a first wrong step; the flag is at or before it in 1 (1 on it exactly, 0 not flagged" in summary
 
-    vq.audit(path, "step_judge", rows, items, labels, task, "auto")  # a re-run
+    assert vq.audit(path, "step_judge", rows, items, labels, task, "auto") == entries  # a re-run
     assert path.read_text() == filled
 
 

@@ -21,8 +21,9 @@ import re
 
 from ..answers import last_number
 from ..context import SolveContext
-from ..sandbox import Limits, run_async
+from ..sandbox import Limits
 from .base import Score, Verifier, register_verifier
+from .execution import run_visible
 
 _PYTHON_BLOCK = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 ERROR_CHARS = 600
@@ -48,8 +49,7 @@ class ProgramOutputVerifier(Verifier):
         code = last_python_block(solution)
         if code is None:
             return Score(self.no_evidence, feedback="The solution contains no Python program to run.")
-        outcome = await run_async(code, limits=self.limits)
-        ctx.note("execute", status=outcome.status, reason=outcome.reason, seconds=round(outcome.seconds, 3))
+        outcome = await run_visible(ctx, code, self.limits, tests=[])  # as __main__, noted in the trace
         if not outcome.passed:
             error = (outcome.load_error or outcome.stderr or outcome.reason).strip()[-ERROR_CHARS:]
             return Score(self.no_evidence, feedback=f"The solution's program does not run ({outcome.reason}):\n{error}")
