@@ -37,6 +37,7 @@ import ast
 import re
 from dataclasses import dataclass
 
+from ..code_blocks import fenced_blocks
 from ..context import Result, SolveContext
 from ..models.base import Message
 from ..sandbox import Limits, Outcome, TestResult
@@ -70,7 +71,6 @@ _redraft_settings.register_profile("redraft", max_examples={max_examples}, deadl
 _redraft_settings.load_profile("redraft")
 """
 
-_FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 _TESTER_FAULTS = ("InvalidArgument", "Unsatisfiable", "FailedHealthCheck", "HypothesisDeprecationWarning",
                   "NameError", "ImportError", "ModuleNotFoundError", "SyntaxError", "Flaky")
 
@@ -86,7 +86,7 @@ def property_code(text: str) -> str | None:
     A reply cut off by the token limit (an opening fence that never closes, often after the model
     starts repeating itself) keeps its complete top-level statements: the tests written before the
     cut still count."""
-    blocks = _FENCE.findall(text)
+    blocks = fenced_blocks(text)
     if text.count("```") % 2:  # the last fence opened and never closed
         blocks.append(_parsable_prefix(_OPEN_FENCE.sub("", text[text.rindex("```"):], count=1)))
     elif not blocks:  # no fence at all: the reply may be bare code

@@ -19,19 +19,19 @@ import builtins
 import re
 
 from .. import sandbox
+from ..code_blocks import fenced_blocks
 from ..models.base import Message
 from .base import Grade, Problem, Task
 
 INSTRUCTION = ("Complete the following Python function. Reply with the whole function in one "
                "```python code block.")
-_FENCE = re.compile(r"```(?:python|py)?\s*\n(.*?)```", re.DOTALL)
 _ONE_LINE = re.compile(r"^\s*(?:[*-]\s+|for\s+)?(?P<call>{name}\(.*\))\s*(?:#\s*)?"
                        r"(?P<sep>==>|==|➞|->|=>|→|should\s+return|returns|=)\s*(?P<want>.+?)\s*$")
 
 
 def extract_code(text: str, prompt: str, entry_point: str) -> str | None:
     """The program a reply stands for: the fenced block (or raw text) defining the entry point."""
-    blocks = _FENCE.findall(text) or ([text] if "def " in text else [])
+    blocks = fenced_blocks(text) or ([text] if "def " in text else [])
     for block in reversed(blocks):
         if re.search(rf"def\s+{re.escape(entry_point)}\s*\(", block):
             return block.strip() + "\n"

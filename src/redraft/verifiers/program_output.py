@@ -17,20 +17,18 @@ Choices the idea leaves open:
 
 from __future__ import annotations
 
-import re
-
 from ..answers import last_number
+from ..code_blocks import fenced_blocks
 from ..context import SolveContext
 from ..sandbox import Limits
 from .base import Score, Verifier, register_verifier
 from .execution import run_visible
 
-_PYTHON_BLOCK = re.compile(r"```(?:python|py)[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 ERROR_CHARS = 600
 
 
 def last_python_block(text: str) -> str | None:
-    blocks = _PYTHON_BLOCK.findall(text)
+    blocks = fenced_blocks(text, python_tag_required=True)
     return blocks[-1] if blocks else None
 
 
