@@ -214,6 +214,7 @@ def embed_all(model: str, items: list[ProblemSamples], cache: Path) -> tuple[Any
             stored = {key: archive[key] for key in archive.files}
     embedder = None
     rows, tokens, new = [], 0, 0
+    missing = sum(f"{s.problem.id}/{len(s.texts)}" not in stored for s in items)
     for samples in items:
         key = f"{samples.problem.id}/{len(samples.texts)}"
         if key not in stored:
@@ -222,6 +223,9 @@ def embed_all(model: str, items: list[ProblemSamples], cache: Path) -> tuple[Any
             stored[key] = np.append(np.asarray(features, dtype=np.float32),
                                     np.full((len(samples.texts), 1), used / len(samples.texts), np.float32), axis=1)
             new += 1
+            say(f"[{new}/{missing}] embedded problem {samples.problem.id}'s candidates ({used} tokens)")
+            if new % 10 == 0:  # an interrupted run keeps what it embedded
+                np.savez(cache, **stored)
         rows.append(stored[key][:, :-1])  # the last column holds the tokens that embedding cost
         tokens += float(stored[key][:, -1].sum())
     if new:

@@ -1,5 +1,5 @@
-"""benchmarks/verifier_quality.py's first-error audit: written for the hand check, tallied from it, never
-overwritten once filled in."""
+"""benchmarks/verifier_quality.py's first-error audit (written for the hand check, tallied from it, never
+overwritten once filled in) and the probe's embedding cache (kept as it grows)."""
 
 from __future__ import annotations
 
@@ -87,3 +87,50 @@ def test_the_automatic_slip_check_reads_chained_equations_whole(world):
     assert vq.first_arithmetic_error(["So 3 * 4 = 12.", "Then 30 + 46 + 38 + 11 + 18 = 151."]) == 1
     assert vq.first_arithmetic_error(["In all 1,200 / 4 = 300, so"]) is None
     assert vq.first_arithmetic_error(["She has 50 + 15 + 30 = 105 dollars = 2 * 52.5"]) == 0
+
+
+class CountingEmbedder:
+    """Stands in for the llama.cpp embedder: a feature per text (its length); counts the texts and
+    fails once it has embedded ``fail_after`` problems (a run cut short)."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.texts = self.calls = 0
+        self.fail_after = fail_after
+
+    def embed(self, texts):
+        import numpy as np
+
+        if self.calls == self.fail_after:
+            raise KeyboardInterrupt
+        self.calls += 1
+        self.texts += len(texts)
+        return np.array([[float(len(t)), 1.0] for t in texts]), 10 * len(texts)
+
+
+def test_embeddings_are_kept_as_they_come_and_a_rerun_embeds_only_new_problems(tmp_path, monkeypatch):
+    import numpy as np
+
+    import redraft.verifiers.probe as probe
+
+    vq = load_benchmark_script("verifier_quality")
+    rows = [{"question": f"What is {i} + 1?", "answer": f"#### {i + 1}"} for i in range(12)]
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    problems = load_task("gsm8k", str(data)).problems()
+    items = [vq.ProblemSamples(problem=p, texts=["a", "bb"], calls=[], run_id="r") for p in problems]
+    cache = tmp_path / "cache.npz"
+
+    interrupted = CountingEmbedder(fail_after=11)
+    monkeypatch.setattr(probe, "llamacpp_embedder", lambda model: interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        vq.embed_all("m", items, cache)
+    with np.load(cache) as archive:  # what was embedded before the cut is kept (saved every 10 problems)
+        assert len(archive.files) == 10
+
+    embedder = CountingEmbedder()
+    monkeypatch.setattr(probe, "llamacpp_embedder", lambda model: embedder)
+    features, tokens = vq.embed_all("m", items, cache)
+    assert embedder.texts == 4  # only the two problems not yet kept
+    assert len(features) == 12 and tokens == 240  # the kept problems' tokens still count
+    question = problems[0].question
+    assert features[0][:, 0].tolist() == [len(probe.probe_text(question, "a")), len(probe.probe_text(question, "bb"))]
