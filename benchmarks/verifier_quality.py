@@ -22,14 +22,15 @@
    error is flagged, and an audit file (``--audit``) listing up to 30 wrong candidates with numbered
    steps, the flagged step and the answer key, for the hand check the issue asks for: the checker
    writes the number of the first wrong step of each (or "none"), and the next report counts how
-   often the flag is at or before it. A filled-in audit is never overwritten.
+   often the flag is at or before it. A filled-in audit is never overwritten, and a new step verifier's
+   audit carries over the marks already made on the same candidates (a mark belongs to the candidate).
 
 At scale (issue 3: problems 0-199, qwen2.5-coder-1.5b; rollouts on 0-49 only, they cost most):
     .venv/bin/python benchmarks/verifier_quality.py --model qwen2.5-coder-1.5b --limit 200 \\
         --out benchmarks/results/verifier_quality.md --audit benchmarks/results/verifier_audit
     .venv/bin/python benchmarks/verifier_quality.py --model qwen2.5-coder-1.5b --limit 50 --probe-folds 0 \\
         --verifier rollout:k=4,max_prefixes=3,max_tokens=384 --verifier step_judge --verifier oracle \\
-        --out benchmarks/results/verifier_quality_rollout.md --audit benchmarks/results/verifier_audit_rollout
+        --out benchmarks/results/verifier_quality_rollout.md --audit benchmarks/results/verifier_audit
 """
 
 from __future__ import annotations
@@ -303,6 +304,7 @@ def summarize(spec: str, rows: list[dict], items: dict[str, ProblemSamples], lab
 AUDIT_ENTRY = re.compile(r"^## \d+\. problem (\S+), sample (\d+): flagged step (\w+)$", re.MULTILINE)
 AUDIT_MARK = re.compile(r"^- first real error at step: *(\S+)", re.MULTILINE)
 AUDIT_BLANK = "___"
+AUDIT_HEADER = re.compile(r"^# First-error audit: (.+)$", re.MULTILINE)
 
 
 def read_hand_check(path: Path) -> list[dict[str, Any]]:
@@ -324,8 +326,28 @@ def read_hand_check(path: Path) -> list[dict[str, Any]]:
                              f"'first real error at step: {mark.group(1)}' is neither a step number nor 'none'")
         entries.append({"problem_id": head.group(1), "sample": int(head.group(2)),
                         "flagged": None if head.group(3) == "none" else int(head.group(3)),
-                        "real": None if found == "none" else int(found)})
+                        "real": None if found == "none" else int(found),
+                        "marked": body[mark.start():].strip()})  # the mark and the hand's reason
     return entries
+
+
+def hand_marks(directory: Path, split: str, exclude: Path) -> tuple[dict[tuple[str, int], str], list[Path]]:
+    """The hand marks in the other audits of ``directory`` whose verifier splits steps the same way, by
+    (problem, sample), and the files they came from. A mark belongs to the candidate (its steps, read
+    against the key), not to the verifier that flagged it, so a new step verifier's audit of the same
+    candidates starts from them."""
+    marks: dict[tuple[str, int], str] = {}
+    sources = []
+    for path in sorted(directory.glob("audit-*.md")):
+        header = AUDIT_HEADER.search(path.read_text(encoding="utf-8"))
+        if path == exclude or header is None or split_of(header.group(1)) != split:
+            continue
+        entries = read_hand_check(path)
+        for entry in entries:
+            marks.setdefault((entry["problem_id"], entry["sample"]), entry["marked"])
+        if entries:
+            sources.append(path)
+    return marks, sources
 
 
 def hand_check_summary(entries: list[dict[str, Any]]) -> str:
@@ -344,16 +366,20 @@ def audit(path: Path, spec: str, rows: list[dict], items: dict[str, ProblemSampl
           task: Task, split: str, limit: int = 30) -> list[dict[str, Any]]:
     """Wrong candidates with numbered steps and the flagged first error, for checking by hand. An audit
     already (partly) filled in by hand is left as it is: the hand check is the one thing a re-run cannot redo.
-    Returns the hand check's entries (``read_hand_check``), none for a freshly written audit."""
+    A fresh audit starts from the hand marks other audits in its folder hold for the same candidates
+    (``hand_marks``). Returns the hand check's entries (``read_hand_check``): none for a fresh audit
+    with nothing carried over."""
     checked = read_hand_check(path)
     if checked:
         say(f"{path}: already checked by hand, left as it is (move it away to write a fresh one)")
         return checked
+    marks, sources = hand_marks(path.parent, split, exclude=path)
     lines = [f"# First-error audit: {spec}", "",
              "For each wrong candidate, find by hand the first step where the arithmetic or reasoning goes "
              f"wrong and write its number in place of {AUDIT_BLANK} (or 'none' if no step is wrong and only the "
              "final answer is); the report counts how often the flagged step is at or before it.", ""]
-    shown = 0
+    carried_at = len(lines)
+    shown = carried = 0
     for row in rows:
         samples = items[row["problem_id"]]
         for index, (text, ok) in enumerate(zip(samples.texts, labels[row["problem_id"]], strict=True)):
@@ -371,9 +397,15 @@ def audit(path: Path, spec: str, rows: list[dict], items: dict[str, ProblemSampl
                     ("  <-- first false equation (automatic)" if slip == number - 1 else "")
                 shown_value = "" if value is None else f" ({value:.2f})"
                 lines.append(f"{number}.{shown_value} {step.replace(chr(10), ' ')}{mark}")
-            lines += ["", f"- first real error at step: {AUDIT_BLANK}", ""]
+            hand = marks.get((samples.problem.id, index))
+            carried += hand is not None
+            lines += ["", hand or f"- first real error at step: {AUDIT_BLANK}", ""]
+    if carried:
+        lines[carried_at:carried_at] = [
+            f"Hand marks of {carried} entries carried over from {', '.join(p.name for p in sources)} (the same "
+            "candidates split into the same steps; how they were checked: its header). Check the rest by hand.", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
-    return []
+    return read_hand_check(path) if carried else []
 
 
 def number(value: float | None, digits: int = 3) -> str:

@@ -62,6 +62,25 @@ def test_hand_marks_are_tallied_and_a_filled_audit_survives_a_rerun(world, tmp_p
     assert path.read_text() == filled
 
 
+def test_a_new_step_verifiers_audit_carries_the_hand_marks_made_on_the_same_candidates(world, tmp_path):
+    vq, task, problem, items, labels, rows = world
+    judged = tmp_path / "audit-step_judge.md"
+    vq.audit(judged, "step_judge", rows, items, labels, task, "auto")
+    judged.write_text(judged.read_text().replace(f"first real error at step: {vq.AUDIT_BLANK}",
+                                                 "first real error at step: 1\n- why: 3 * 4 is not 14", 1))
+    # the rollout verifier flags the other candidates' steps: the marks are the candidates', its flags its own
+    rolled = [{**rows[0], "first_error": [None, None, 0]}]
+    path = tmp_path / "audit-rollout.md"
+    entries = vq.audit(path, "rollout", rolled, items, labels, task, "auto")
+    assert [(e["sample"], e["flagged"], e["real"]) for e in entries] == [(1, None, 1)]
+    text = path.read_text()
+    assert "Hand marks of 1 entries carried over from audit-step_judge.md" in text
+    assert "- why: 3 * 4 is not 14" in text
+    assert text.count(f"first real error at step: {vq.AUDIT_BLANK}") == 1  # sample 2 is still to check
+    # another step split numbers the steps differently: nothing carries over
+    assert vq.audit(tmp_path / "audit-lines.md", "step_judge:split=lines", rows, items, labels, task, "lines") == []
+
+
 def test_a_mark_that_is_not_a_step_number_is_refused_with_its_entry(world, tmp_path):
     vq, task, problem, items, labels, rows = world
     path = tmp_path / "audit.md"
