@@ -29,6 +29,11 @@ from typing import Any
 from .base import Completion, GenerationParams, Message, ModelError, TokenLogprob
 
 
+def default_threads() -> int:
+    """llama.cpp's CPU threads: ``REDRAFT_THREADS``, else every core (at most 8)."""
+    return int(os.environ.get("REDRAFT_THREADS", "0")) or min(os.cpu_count() or 2, 8)
+
+
 class LlamaCppModel:
     def __init__(
         self,
@@ -51,7 +56,7 @@ class LlamaCppModel:
         params.n_ctx = n_ctx_per_slot * parallel
         # REDRAFT_THREADS: fewer threads than cores pays when other processes share the CPU, since
         # llama.cpp's threads wait on each other at every step and a descheduled one stalls all
-        threads = threads or int(os.environ.get("REDRAFT_THREADS", "0")) or min(os.cpu_count() or 2, 8)
+        threads = threads or default_threads()
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         params.warmup = False

@@ -63,6 +63,7 @@ class LlamaCppEmbedder:
         import xllamacpp
 
         from ..models.fetch import resolve_model_file
+        from ..models.llamacpp import default_threads
 
         path, sha256 = resolve_model_file(model)
         self.identity = f"gguf:{sha256}"
@@ -74,6 +75,7 @@ class LlamaCppEmbedder:
         params.n_ctx = n_ctx
         params.n_batch = params.n_ubatch = n_ctx  # a pooled embedding needs the whole input in one batch
         params.n_parallel = 1
+        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = default_threads()
         params.warmup = False
         params.verbosity = -1
         self._server = xllamacpp.Server(params)
