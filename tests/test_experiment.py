@@ -84,6 +84,22 @@ def test_matched_baselines_spend_what_the_refinement_spent(db_path):
     assert abs(mean_tokens(store, bon.run.id) - target) <= mean_tokens(store, pilot.run.id)
 
 
+def test_a_baseline_matched_at_one_sample_decodes_greedily(db_path):
+    # a refinement that spends about one draft (no rounds, a verifier with no model calls) is matched
+    # by one sample: greedy, as cot decodes, not a lone sample at temperature 0.7
+    spec = small_spec(strategies=["cot", {"name": TEST_REFINE, "options": {"rounds": 0, "verifier": "program_output"}}])
+    store, runs, _ = run_experiment(db_path, spec)
+    kinds = {r.kind: r for r in runs}
+    sc, bon, pilot = kinds["matched_self_consistency"], kinds["matched_best_of_n"], kinds["pilot"]
+    assert sc.detail["n"] == bon.detail["n"] == 1
+    assert sc.run.strategy_options["temperature"] == bon.run.strategy_options["temperature"] == 0.0
+    assert pilot.run.strategy_options["temperature"] == 0.7  # the pilot still measures a sampled draft
+    cot = next(r for r in runs if r.run.strategy == "cot")
+    answers = {run_id: {r.problem_id: r.answer for r in store.results(run_id)}
+               for run_id in (cot.run.id, sc.run.id, bon.run.id)}
+    assert answers[sc.run.id] == answers[bon.run.id] == answers[cot.run.id]
+
+
 def test_a_repeated_experiment_is_served_from_the_store(db_path):
     run_experiment(db_path, small_spec())
     task = ArithmeticTask(count=12)

@@ -24,7 +24,10 @@ baselines sample, plus one verifier score), measures the per-sample costs:
   as such.
 
 ``baseline_options`` (``max_tokens``, ``temperature``) apply to the pilot and both baselines, so
-they can sample like the refinement strategy does (e.g. the same ``max_tokens``).
+they can sample like the refinement strategy does (e.g. the same ``max_tokens``). A baseline matched
+at ``n = 1`` decodes greedily (temperature 0) whatever the temperature: a single sample at 0.7 is a
+weaker use of one sample's tokens than the greedy answer, and comparing a refinement that spends
+about one draft against it would credit the refinement with what greedy decoding buys.
 
 So the refinement run is executed first and the baselines' ``n`` are derived from what it actually
 spent; the chosen ``n`` and the numbers behind it are stored with the experiment and shown in the
@@ -458,6 +461,11 @@ def matched_n(target_tokens: float, unit_tokens: float) -> int:
     return max(1, round(target_tokens / unit_tokens))
 
 
+def baseline_options(shared: dict[str, Any], n: int) -> dict[str, Any]:
+    """A matched baseline's options at ``n`` samples: one sample is drawn greedily (module docstring)."""
+    return {**shared, "n": n, **({"temperature": 0.0} if n == 1 else {})}
+
+
 # -- the experiment tables ------------------------------------------------------------------------------------
 
 def ensure_tables(store: Store) -> None:
@@ -632,14 +640,14 @@ class ExperimentRunner:
         draft_tokens = _mean_completion_tokens(self.store, pilot_run, role="solver")
         candidate_tokens = _mean_completion_tokens(self.store, pilot_run)
         n_sc = matched_n(target, draft_tokens)
-        await self._run_cell(Cell(task_spec, model_name, budget, "self_consistency", {**shared, "n": n_sc},
+        await self._run_cell(Cell(task_spec, model_name, budget, "self_consistency", baseline_options(shared, n_sc),
                                   kind="matched_self_consistency", matched_to=ref_run.id,
                                   detail={"target_tokens": target, "unit_tokens": draft_tokens, "n": n_sc,
                                           "unit": f"solver tokens of pilot {pilot_run.id}"},
                                   part_of=cell.key), model)
         n_bon = matched_n(target, candidate_tokens)
         await self._run_cell(Cell(task_spec, model_name, budget, "best_of_n",
-                                  {**shared, "n": n_bon, "verifier": verifier},
+                                  {**baseline_options(shared, n_bon), "verifier": verifier},
                                   kind="matched_best_of_n", matched_to=ref_run.id,
                                   detail={"target_tokens": target, "unit_tokens": candidate_tokens, "n": n_bon,
                                           "unit": f"draft+score tokens of pilot {pilot_run.id}"},
