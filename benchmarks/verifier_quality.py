@@ -106,8 +106,14 @@ def stored_samples(db: Path, model: str, data: str, n: int, wanted: set[str]) ->
     return found
 
 
+def chosen_problems(task: Task, ids: str | None, limit: int, offset: int) -> list[Problem]:
+    """``ids`` (comma-separated, e.g. the problems a hand check covers) when given, else the slice."""
+    wanted = [i.strip() for i in ids.split(",") if i.strip()] if ids else None
+    return task.problems(ids=wanted) if wanted else task.problems(limit=limit, offset=offset)
+
+
 def gather_candidates(args: argparse.Namespace, task: Task) -> list[ProblemSamples]:
-    problems = task.problems(limit=args.limit, offset=args.offset)
+    problems = chosen_problems(task, args.ids, args.limit, args.offset)
     wanted = {p.id for p in problems}
     found: dict[str, tuple[list, str]] = {}
     for db in [Path(p) for p in args.samples_db] + [Path(args.db)]:
@@ -420,6 +426,8 @@ async def main() -> int:
     parser.add_argument("--data", default=str(REPO.parent / "shared/data/gsm8k/train.jsonl"))
     parser.add_argument("--offset", type=int, default=0)
     parser.add_argument("--limit", type=int, default=200)
+    parser.add_argument("--ids", default=None,
+                        help="comma-separated problem ids instead of --offset/--limit (e.g. the hand-checked ones)")
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--samples-db", action="append", default=None,
                         help="databases with stored self-consistency runs to reuse (default: benchmarks/spine.db)")
@@ -490,7 +498,9 @@ async def main() -> int:
         low, high = wilson_interval(k, problems)
         return f"{k / problems:.3f} [{low:.2f}, {high:.2f}]"
 
-    lines = [f"## Verifier quality: {args.task} problems {args.offset}-{args.offset + problems - 1}, "
+    slice_name = (f"problems {', '.join(s.problem.id for s in items_list)}" if args.ids
+                  else f"problems {args.offset}-{args.offset + problems - 1}")
+    lines = [f"## Verifier quality: {args.task} {slice_name}, "
              f"{args.n} samples each from {args.model}" + (f", verifiers on {args.judge_model}" if args.judge_model
                                                           else ""), "",
              f"{candidates} candidates, {positives} correct. Baselines: first sample {acc(first)}, "

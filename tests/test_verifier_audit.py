@@ -153,3 +153,15 @@ def test_embeddings_are_kept_as_they_come_and_a_rerun_embeds_only_new_problems(t
     assert len(features) == 12 and tokens == 240  # the kept problems' tokens still count
     question = problems[0].question
     assert features[0][:, 0].tolist() == [len(probe.probe_text(question, "a")), len(probe.probe_text(question, "bb"))]
+
+
+def test_ids_choose_the_hand_checked_problems_instead_of_the_slice(tmp_path):
+    vq = load_benchmark_script("verifier_quality")
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps({"question": f"What is {i} + 1?", "answer": f"#### {i + 1}"}) + "\n"
+                            for i in range(6)))
+    task = load_task("gsm8k", str(data))
+    assert [p.id for p in vq.chosen_problems(task, "4, 1", limit=2, offset=0)] == ["1", "4"]
+    assert [p.id for p in vq.chosen_problems(task, None, limit=2, offset=3)] == ["3", "4"]
+    with pytest.raises(Exception, match="no problem with id 9"):
+        vq.chosen_problems(task, "1,9", limit=2, offset=0)
