@@ -54,6 +54,7 @@ from redraft.steps import split_steps
 from redraft.store import Store
 from redraft.tasks import Problem, Task, TaskView, load_task
 from redraft.verifiers import make_verifier_from_spec, spec_uses_oracle
+from redraft.verifiers.spec import parse_spec
 from redraft.voting import weighted_vote
 
 REPO = Path(__file__).resolve().parent.parent
@@ -184,6 +185,44 @@ def load_done(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
                 continue
             done[(row["problem_id"], row["verifier"])] = row
     return done
+
+
+def composed_row(spec: str, done: dict[tuple[str, str], dict[str, Any]], problem_id: str) -> dict[str, Any] | None:
+    """A ``weighted`` spec's row for one problem from its members' stored rows, with no model call, or None
+    when it is not a weighted spec or a member is not scored yet. Computed as ``WeightedVerifier.score``
+    does (weighted mean, clipped to [0, 1]; steps from the heaviest member that has them, the first written
+    on ties); its cost is its members' (each paid for once, when that member was scored)."""
+    name, args = parse_spec(spec)
+    if name != "weighted":
+        return None
+    members = []
+    for member, weight in args:
+        # a nested member is written name(k=v); stored on its own it is keyed name:k=v
+        flat = member[:-1].replace("(", ":", 1) if member.endswith(")") else member
+        row = done.get((problem_id, member)) or done.get((problem_id, flat))
+        if row is None:
+            return None
+        members.append((row, float(weight)))
+    total = sum(weight for _, weight in members)
+    count = len(members[0][0]["scores"])
+    scores, steps, first_error = [], [], []
+    for i in range(count):
+        value = sum(row["scores"][i] * weight for row, weight in members) / total
+        scores.append(min(max(value, 0.0), 1.0))
+        with_steps = [(weight, -j, row) for j, (row, weight) in enumerate(members) if row["steps"][i] is not None]
+        chosen = max(with_steps, key=lambda item: (item[0], item[1]))[2] if with_steps else None
+        steps.append(chosen["steps"][i] if chosen else None)
+        first_error.append(chosen["first_error"][i] if chosen else None)
+    cost: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for row, _ in members:
+        for role, fields in row["cost"].items():
+            for key, value in fields.items():
+                if isinstance(value, (int, float)):
+                    cost[role][key] += value
+    return {"problem_id": problem_id, "verifier": spec, "scores": scores, "steps": steps, "first_error": first_error,
+            "cost": {role: dict(fields) for role, fields in cost.items()},
+            "replay_mismatches": sum(row["replay_mismatches"] for row, _ in members),
+            "seconds": round(sum(row["seconds"] for row, _ in members), 2), "composed": True}
 
 
 async def score_problem(spec: str, samples: ProblemSamples, task: Task, models: dict[str, Any],
@@ -459,6 +498,12 @@ async def main() -> int:
     answers = {pid: [task.extract(t, s.problem) for t in s.texts] for pid, s in items.items()}
 
     done = load_done(scores_path)
+    for spec in specs:  # a weighted mean of verifiers already scored costs nothing more
+        for samples in items_list:
+            if (samples.problem.id, spec) not in done:
+                row = composed_row(spec, done, samples.problem.id)
+                if row is not None:
+                    done[(samples.problem.id, spec)] = row
     todo = [(spec, s) for spec in specs for s in items_list if (s.problem.id, spec) not in done]
     if todo:
         from redraft.models import load_model
