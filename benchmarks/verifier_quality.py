@@ -54,6 +54,8 @@ from redraft.steps import split_steps
 from redraft.store import Store
 from redraft.tasks import Problem, Task, TaskView, load_task
 from redraft.verifiers import make_verifier_from_spec, spec_uses_oracle
+from redraft.verifiers.base import Score
+from redraft.verifiers.combinators import weighted_score
 from redraft.verifiers.spec import parse_spec
 from redraft.voting import weighted_vote
 
@@ -189,9 +191,9 @@ def load_done(path: Path) -> dict[tuple[str, str], dict[str, Any]]:
 
 def composed_row(spec: str, done: dict[tuple[str, str], dict[str, Any]], problem_id: str) -> dict[str, Any] | None:
     """A ``weighted`` spec's row for one problem from its members' stored rows, with no model call, or None
-    when it is not a weighted spec or a member is not scored yet. Computed as ``WeightedVerifier.score``
-    does (weighted mean, clipped to [0, 1]; steps from the heaviest member that has them, the first written
-    on ties); its cost is its members' (each paid for once, when that member was scored)."""
+    when it is not a weighted spec or a member is not scored yet. Each candidate's score is combined by
+    ``weighted_score``, as the weighted verifier combines its members; its cost is its members' (each
+    paid for once, when that member was scored)."""
     name, args = parse_spec(spec)
     if name != "weighted":
         return None
@@ -203,23 +205,17 @@ def composed_row(spec: str, done: dict[tuple[str, str], dict[str, Any]], problem
         if row is None:
             return None
         members.append((row, float(weight)))
-    total = sum(weight for _, weight in members)
-    count = len(members[0][0]["scores"])
-    scores, steps, first_error = [], [], []
-    for i in range(count):
-        value = sum(row["scores"][i] * weight for row, weight in members) / total
-        scores.append(min(max(value, 0.0), 1.0))
-        with_steps = [(weight, -j, row) for j, (row, weight) in enumerate(members) if row["steps"][i] is not None]
-        chosen = max(with_steps, key=lambda item: (item[0], item[1]))[2] if with_steps else None
-        steps.append(chosen["steps"][i] if chosen else None)
-        first_error.append(chosen["first_error"][i] if chosen else None)
+    combined = [weighted_score([(row["verifier"], Score(row["scores"][i], row["steps"][i], row["first_error"][i]),
+                                 weight) for row, weight in members])
+                for i in range(len(members[0][0]["scores"]))]
     cost: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for row, _ in members:
         for role, fields in row["cost"].items():
             for key, value in fields.items():
                 if isinstance(value, (int, float)):
                     cost[role][key] += value
-    return {"problem_id": problem_id, "verifier": spec, "scores": scores, "steps": steps, "first_error": first_error,
+    return {"problem_id": problem_id, "verifier": spec, "scores": [c.value for c in combined],
+            "steps": [c.steps for c in combined], "first_error": [c.first_error for c in combined],
             "cost": {role: dict(fields) for role, fields in cost.items()},
             "replay_mismatches": sum(row["replay_mismatches"] for row, _ in members),
             "seconds": round(sum(row["seconds"] for row, _ in members), 2), "composed": True}

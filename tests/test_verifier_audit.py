@@ -3,12 +3,8 @@ overwritten once filled in) and the probe's embedding cache (kept as it grows)."
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from benchmark_scripts import load_benchmark_script
-
-from redraft.tasks import load_task
+from benchmark_scripts import gsm8k_task, load_benchmark_script
 
 QUESTION = "Tom has 3 bags of 4 apples and eats 2. How many apples are left?"
 RIGHT = "Step 1: 3 * 4 = 12 apples.\nStep 2: 12 - 2 = 10 apples.\nThe answer is 10."
@@ -19,9 +15,7 @@ SETUP = "Step 1: He has 3 + 4 = 7 apples.\nStep 2: 7 - 2 = 5 apples.\nThe answer
 @pytest.fixture()
 def world(tmp_path):
     vq = load_benchmark_script("verifier_quality")
-    data = tmp_path / "train.jsonl"
-    data.write_text(json.dumps({"question": QUESTION, "answer": "3*4=12, 12-2=10\n#### 10"}) + "\n")
-    task = load_task("gsm8k", str(data))
+    task = gsm8k_task(tmp_path, [(QUESTION, "3*4=12, 12-2=10\n#### 10")])
     problem = task.problems()[0]
     samples = vq.ProblemSamples(problem=problem, texts=[RIGHT, SLIP, SETUP], calls=[], run_id="r")
     labels = {problem.id: [True, False, False]}
@@ -132,10 +126,7 @@ def test_embeddings_are_kept_as_they_come_and_a_rerun_embeds_only_new_problems(t
     import redraft.verifiers.probe as probe
 
     vq = load_benchmark_script("verifier_quality")
-    rows = [{"question": f"What is {i} + 1?", "answer": f"#### {i + 1}"} for i in range(12)]
-    data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    problems = load_task("gsm8k", str(data)).problems()
+    problems = gsm8k_task(tmp_path, [(f"What is {i} + 1?", f"#### {i + 1}") for i in range(12)]).problems()
     items = [vq.ProblemSamples(problem=p, texts=["a", "bb"], calls=[], run_id="r") for p in problems]
     cache = tmp_path / "cache.npz"
 
@@ -157,10 +148,7 @@ def test_embeddings_are_kept_as_they_come_and_a_rerun_embeds_only_new_problems(t
 
 def test_ids_choose_the_hand_checked_problems_instead_of_the_slice(tmp_path):
     vq = load_benchmark_script("verifier_quality")
-    data = tmp_path / "train.jsonl"
-    data.write_text("".join(json.dumps({"question": f"What is {i} + 1?", "answer": f"#### {i + 1}"}) + "\n"
-                            for i in range(6)))
-    task = load_task("gsm8k", str(data))
+    task = gsm8k_task(tmp_path, [(f"What is {i} + 1?", f"#### {i + 1}") for i in range(6)])
     assert [p.id for p in vq.chosen_problems(task, "4, 1", limit=2, offset=0)] == ["1", "4"]
     assert [p.id for p in vq.chosen_problems(task, None, limit=2, offset=3)] == ["3", "4"]
     with pytest.raises(Exception, match="no problem with id 9"):

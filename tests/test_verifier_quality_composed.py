@@ -4,12 +4,10 @@ rows, with no model call, and equals what the weighted verifier itself returns."
 from __future__ import annotations
 
 import asyncio
-import json
 
-from benchmark_scripts import load_benchmark_script
+from benchmark_scripts import gsm8k_task, load_benchmark_script
 
 from redraft.store import Store
-from redraft.tasks import load_task
 
 QUESTION = "Tom has 3 bags of 4 apples and eats 2. How many apples are left?"
 PROGRAM_RIGHT = "```python\nprint(3 * 4 - 2)\n```\n```output\n10\n```\nThe answer is \\boxed{10}."
@@ -40,9 +38,7 @@ def test_the_weighted_mean_its_steps_and_cost_come_from_the_members_rows():
 
 def test_a_composed_row_equals_the_weighted_verifiers_own_scores(tmp_path):
     vq = load_benchmark_script("verifier_quality")
-    data = tmp_path / "train.jsonl"
-    data.write_text(json.dumps({"question": QUESTION, "answer": "3*4=12, 12-2=10\n#### 10"}) + "\n")
-    task = load_task("gsm8k", str(data))
+    task = gsm8k_task(tmp_path, [(QUESTION, "3*4=12, 12-2=10\n#### 10")])
     problem = task.problems()[0]
     samples = vq.ProblemSamples(problem=problem, texts=[PROGRAM_RIGHT, PROGRAM_MADE_UP, NO_PROGRAM], calls=[],
                                 run_id="r")

@@ -56,17 +56,21 @@ class WeightedVerifier(Verifier):
 
     async def score(self, ctx: SolveContext, solution: str) -> Score:
         scores = await asyncio.gather(*(v.score(ctx, solution) for v, _ in self.members))
-        total = sum(weight for _, weight in self.members)
-        value = sum(s.value * w for s, (_, w) in zip(scores, self.members, strict=True)) / total
-        with_steps = [(w, -i, s) for i, (s, (_, w)) in enumerate(zip(scores, self.members, strict=True))
-                      if s.steps is not None]
-        steps, first_error = None, None
-        if with_steps:
-            _, _, chosen = max(with_steps, key=lambda item: (item[0], item[1]))
-            steps, first_error = chosen.steps, chosen.first_error
-        feedback = "\n\n".join(f"[{v.name}] {s.feedback}" for s, (v, _) in zip(scores, self.members, strict=True)
-                               if s.feedback)
-        return Score(min(max(value, 0.0), 1.0), steps, first_error, feedback or None)
+        return weighted_score([(v.name, s, w) for s, (v, w) in zip(scores, self.members, strict=True)])
+
+
+def weighted_score(members: Sequence[tuple[str, Score, float]]) -> Score:
+    """The weighted verifier's score from its members' (name, score, weight), as the module docstring says;
+    also used to combine scores stored earlier without scoring again."""
+    total = sum(weight for _, _, weight in members)
+    value = sum(score.value * weight for _, score, weight in members) / total
+    with_steps = [(weight, -i, score) for i, (_, score, weight) in enumerate(members) if score.steps is not None]
+    steps, first_error = None, None
+    if with_steps:
+        _, _, chosen = max(with_steps, key=lambda item: (item[0], item[1]))
+        steps, first_error = chosen.steps, chosen.first_error
+    feedback = "\n\n".join(f"[{name}] {score.feedback}" for name, score, _ in members if score.feedback)
+    return Score(min(max(value, 0.0), 1.0), steps, first_error, feedback or None)
 
 
 @register_verifier
