@@ -3,7 +3,7 @@ import asyncio
 import pytest
 
 from redraft.accounting import Budget, BudgetExhausted
-from redraft.context import SolveContext
+from redraft.context import SolveContext, derived_seed
 from redraft.models.scripted import ScriptedModel
 from redraft.store import Store
 from redraft.tasks.arithmetic import ArithmeticTask
@@ -74,6 +74,50 @@ def test_deterministic_calls_are_served_from_the_cache(db_path):
     assert second.trace[0]["outputs"] == first.trace[0]["outputs"]
     # the cached call still costs what it cost: methods compare at the compute they need
     assert second.cost.completion_tokens == first.cost.completion_tokens
+
+
+def test_a_larger_sampling_call_reuses_a_smaller_ones_samples(db_path):
+    """Seeded samples are cached one by one (sample i is the request seeded seed + i, as the llama.cpp
+    backend sends it), so a matched self-consistency at n=5 draws only the two samples an n=3 lacks."""
+    store = Store(db_path)
+    def text(seed):  # a sample is a function of its seed, of varying length
+        return f"seed {seed} " + "w " * (seed % 4)
+
+    model = ScriptedModel(responder=lambda m, p, i: text(p.seed + i))
+
+    async def sample(n):
+        ctx = make_ctx(model, cache=store)
+        out = await ctx.generate([{"role": "user", "content": "q"}], n=n, temperature=0.7)
+        return ctx, [c.text for c in out]
+
+    first, three = asyncio.run(sample(3))
+    second, five = asyncio.run(sample(5))
+    seed = first.trace[0]["seed"]
+    assert five == [text(seed + i) for i in range(5)]  # as if drawn in one call
+    assert five[:3] == three
+    assert [(c.params.n, c.params.seed) for c in model.calls] == [(3, seed), (2, seed + 3)]
+    assert second.trace[0]["cached"] is False and second.trace[0]["cached_samples"] == 3
+    # every sample is paid for, cached or not: the cost is what the method needs
+    assert second.cost.completion_tokens == sum(len(t.split()) for t in five)
+    third, again = asyncio.run(sample(2))
+    assert again == three[:2] and len(model.calls) == 2 and third.trace[0]["cached"] is True
+
+
+def test_a_sampling_call_stored_whole_is_still_served(db_path):
+    """Databases written before samples were cached one by one keep serving their n-sample calls."""
+    from redraft.context import cache_key
+    from redraft.models import Completion, GenerationParams
+
+    store = Store(db_path)
+    model = ScriptedModel(responder=lambda m, p, i: "fresh")
+    ctx = make_ctx(model, cache=store)
+    messages = [{"role": "user", "content": "q"}]
+    seed = derived_seed(ctx.run_seed, ctx.problem.id, "solver", 0)
+    params = GenerationParams(n=2, temperature=0.7, max_tokens=768, seed=seed)
+    store.put(cache_key(model, messages, params), [Completion("old a", "stop", 1, 2, 0.1),
+                                                   Completion("old b", "stop", 1, 2, 0.1)])
+    out = asyncio.run(ctx.generate(messages, n=2, temperature=0.7))
+    assert [c.text for c in out] == ["old a", "old b"] and not model.calls
 
 
 def test_openai_backend_trusts_n_sample_usage_only_when_it_adds_up():

@@ -1,8 +1,9 @@
 """The one door through which a strategy reaches models: counted, cached, budgeted and traced.
 
 A strategy never calls a backend directly. ``SolveContext.generate`` picks the model for the
-role, serves identical deterministic calls from the cache, enforces the per-problem budget,
-adds the call to the problem's cost under its role, and appends it to the trace.
+role, serves identical deterministic calls (seeded samples one by one) from the cache, enforces
+the per-problem budget, adds the call to the problem's cost under its role, and appends it to the
+trace.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from .accounting import Budget, BudgetExhausted, Cost
@@ -85,29 +86,54 @@ class SolveContext:
             seed = derived_seed(self.run_seed, self.problem.id, role, call_index)
         allowed = self.budget.reserve(n, max_tokens)
         params = GenerationParams(n, temperature, allowed, tuple(stop), seed, logprobs, top_logprobs)
-        key = cache_key(model, messages, params)
-        cacheable = temperature == 0 or seed is not None
-        completions = self.cache.get(key) if (self.cache is not None and cacheable) else None
-        cached = completions is not None
+        completions: list[Completion] = []
+        from_cache = 0
         try:
-            if completions is None:
-                completions = await model.generate(messages, params)
-                if self.cache is not None and cacheable:
-                    self.cache.put(key, completions)
+            completions, from_cache = await self._complete(model, messages, params)
         finally:
-            used = sum(c.completion_tokens for c in completions) if completions else 0
+            used = sum(c.completion_tokens for c in completions)
             self.budget.settle(n * allowed, min(used, n * allowed))
+        cached = from_cache == len(completions)
         prompt_tokens = sum(c.prompt_tokens for c in completions)
         completion_tokens = sum(c.completion_tokens for c in completions)
         seconds = max((c.seconds for c in completions), default=0.0)  # samples run concurrently
         self.cost.add(role, n, prompt_tokens, completion_tokens, seconds, cached)
         self.trace.append({
             "type": "call", "role": role, "label": label, "n": n, "temperature": temperature,
-            "max_tokens": allowed, "seed": seed, "cached": cached, "messages": messages,
+            "max_tokens": allowed, "seed": seed, "cached": cached,
+            **({"cached_samples": from_cache} if 0 < from_cache < len(completions) else {}), "messages": messages,
             "outputs": [c.text for c in completions], "finish": [c.finish_reason for c in completions],
             "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "seconds": round(seconds, 4),
         })
         return completions
+
+    async def _complete(self, model: Model, messages: list[Message],
+                        params: GenerationParams) -> tuple[list[Completion], int]:
+        """The call's completions, from the cache where it has them, and how many came from it.
+
+        Unseeded sampling is never cached. Seeded samples are cached one by one, sample i under the
+        key of the single request seeded ``seed + i`` (how the llama.cpp backend issues it), so a
+        call for more samples reuses a smaller call's: a grid's self-consistency at n=5 draws only
+        two samples beyond the n=3 one matched to another cell."""
+        if self.cache is None or (params.temperature > 0 and params.seed is None):
+            return await model.generate(messages, params), 0
+        whole = self.cache.get(cache_key(model, messages, params))  # n > 1: a call stored whole (older DBs)
+        if whole is not None:
+            return whole, len(whole)
+        if params.n == 1 or params.seed is None:
+            completions = await model.generate(messages, params)
+            self.cache.put(cache_key(model, messages, params), completions)
+            return completions, 0
+        keys = [cache_key(model, messages, params.for_single(i)) for i in range(params.n)]
+        stored = [self.cache.get(key) for key in keys]
+        have = next((i for i, hit in enumerate(stored) if not hit), params.n)  # the cached prefix
+        served = [hit[0] for hit in stored[:have] if hit]
+        if have == params.n:
+            return served, have
+        fresh = await model.generate(messages, replace(params, n=params.n - have, seed=params.seed + have))
+        for key, completion in zip(keys[have:], fresh, strict=False):
+            self.cache.put(key, [completion])
+        return served + fresh, have
 
     def note(self, event: str, **data: Any) -> None:
         """Record a decision (a vote, a score, a stop) in the trace."""
