@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 from report_fixtures import TEST_REFINE, register_test_strategy, run_experiment, scripted_model, small_spec
@@ -300,7 +301,10 @@ def test_the_experiment_page_goes_next_to_the_experiment_file(tmp_path, monkeypa
     monkeypatch.chdir(elsewhere)
     assert main(["experiment", str(spec_file)]) == 0
     assert (folder / "scripted.html").is_file() and not any(elsewhere.iterdir())
-    assert f"report: {folder / 'scripted.html'}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"report: {folder / 'scripted.html'}" in err
+    # stderr is no terminal here (as in a nohup log): each run's progress comes as lines
+    assert re.search(r"^  \S.*: (\d+)/\1 done, acc \d+\.\d%, \d+ tok/problem", err, flags=re.MULTILINE), err
     (folder / "scripted.html").unlink()
     assert main(["report", str(spec_file)]) == 0  # `redraft report FILE.yaml` writes the same page
     assert (folder / "scripted.html").is_file() and not any(elsewhere.iterdir())

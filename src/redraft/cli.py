@@ -15,20 +15,13 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from .cluster import ClusterError, RayPool
 from .experiment import ExperimentError
 from .models import BUILTIN_MODELS, DEFAULT_MODEL, ModelError, load_model
 from .models.base import Model
+from .progress import RunProgress
 from .runner import RunSummary, execute_run, solve_one, summarize
 from .store import Store
 from .strategies import STRATEGIES, StrategyError, default_options, load_builtins, make_strategy, options_of
@@ -133,34 +126,13 @@ def _open_ray_pool(args: argparse.Namespace) -> RayPool:
 
 async def _run_with_progress(store: Store, run: Any, task: Any, strategy: Any, backend: Model | RayPool,
                              args: argparse.Namespace, settings: dict[str, Any]) -> RunSummary:
-    done_before = len(store.done_problem_ids(run.id))
-    correct = sum(r.correct for r in store.results(run.id))
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("acc {task.fields[acc]}"), TextColumn("{task.fields[tok]} tok/problem"),
-               TimeElapsedColumn(), TimeRemainingColumn()]
-    tally = {"correct": correct, "done": done_before, "tokens": 0, "new": 0}
-    with Progress(*columns, console=console, disable=args.quiet) as progress:
-        bar = progress.add_task(run.strategy, total=len(run.problem_ids), completed=done_before,
-                                acc=_pct(correct, done_before), tok="-")
-
-        def on_done(record: Any) -> None:
-            tally["done"] += 1
-            tally["new"] += 1
-            tally["correct"] += record.correct
-            tally["tokens"] += record.cost.completion_tokens
-            progress.update(bar, advance=1, acc=_pct(tally["correct"], tally["done"]),
-                            tok=f"{tally['tokens'] / tally['new']:.0f}")
-
+    with RunProgress.for_run(console, store, run, run.strategy, quiet=args.quiet) as on_done:
         budget, seed = settings.get("budget_tokens"), settings.get("seed", 0)
         if isinstance(backend, RayPool):
             return await backend.execute(store, run, task, strategy, budget_tokens=budget, run_seed=seed,
                                          on_done=on_done)
         return await execute_run(store, run, task, strategy, {"solver": backend}, concurrency=args.concurrency,
                                  budget_tokens=budget, run_seed=seed, on_done=on_done)
-
-
-def _pct(correct: int, total: int) -> str:
-    return f"{100 * correct / total:.1f}%" if total else "-"
 
 
 def _print_summary(summary: RunSummary, strategy: str, model: str, uses_oracle: bool) -> None:

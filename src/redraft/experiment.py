@@ -57,6 +57,7 @@ import json
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,7 +65,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .options import coerce_text
-from .store import RunInfo, Store
+from .store import ProblemRecord, RunInfo, Store
 
 if TYPE_CHECKING:
     from .strategies.base import Strategy
@@ -580,18 +581,20 @@ def experiment_spec(store: Store, experiment: str) -> dict[str, Any]:
 # -- running ---------------------------------------------------------------------------------------------------
 
 Say = Callable[[str], None]
+# what watches a cell's run: given its label and run, a context that takes each solved problem's record
+Track = Callable[[str, RunInfo], AbstractContextManager[Callable[[ProblemRecord], None] | None]]
 
 
 class ExperimentRunner:
     """Runs an experiment's cells in order, deriving the matched baselines from finished runs."""
 
     def __init__(self, spec: ExperimentSpec, store: Store, *, open_model: Callable[[str], Any] | None = None,
-                 say: Say = print, on_problem: Callable[[Any], None] | None = None) -> None:
+                 say: Say = print, track: Track | None = None) -> None:
         self.spec = spec
         self.store = store
         self.open_model = open_model or self._load_model
         self.say = say
-        self.on_problem = on_problem
+        self.track = track
         self._tasks: dict[str, Any] = {}
 
     def _load_model(self, name: str) -> Any:
@@ -676,13 +679,14 @@ class ExperimentRunner:
         if done < len(run.problem_ids):
             self.say(f"{cell.kind} {cell.label} on {cell.task.name} × {cell.model}: run {run.id}"
                      f" ({done}/{len(run.problem_ids)} done)" + ("  [ORACLE]" if run.uses_oracle else ""))
-            if isinstance(model, RayPool):  # workers on a Ray cluster, each with its own copy of the model
-                summary = await model.execute(self.store, run, task, strategy, budget_tokens=cell.budget,
-                                              run_seed=self.spec.seed, on_done=self.on_problem)
-            else:
-                summary = await execute_run(self.store, run, task, strategy, {"solver": model},
-                                            concurrency=self.spec.concurrency, budget_tokens=cell.budget,
-                                            run_seed=self.spec.seed, on_done=self.on_problem)
+            with self.track(cell.label, run) if self.track else nullcontext() as on_done:
+                if isinstance(model, RayPool):  # workers on a Ray cluster, each with its own copy of the model
+                    summary = await model.execute(self.store, run, task, strategy, budget_tokens=cell.budget,
+                                                  run_seed=self.spec.seed, on_done=on_done)
+                else:
+                    summary = await execute_run(self.store, run, task, strategy, {"solver": model},
+                                                concurrency=self.spec.concurrency, budget_tokens=cell.budget,
+                                                run_seed=self.spec.seed, on_done=on_done)
             self.say(f"  → {100 * summary.accuracy:.1f}% on {summary.problems}, "
                      f"{summary.per_problem(summary.cost.completion_tokens):.0f} completion tok/problem")
         return self.store.get_run(run.id)
@@ -724,6 +728,8 @@ def register(subparsers: Any) -> None:
 async def cmd_experiment(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from .progress import RunProgress
+
     console = Console(stderr=True)
     spec = load_spec(args.file)
     cells = plan(spec)
@@ -753,7 +759,10 @@ async def cmd_experiment(args: argparse.Namespace) -> int:
                                        parallel=spec.parallel)
             return RayPool(opener, workers=args.workers, cpus_per_worker=args.worker_cpus,
                            concurrency=spec.concurrency, address=args.ray)
-    runs = await ExperimentRunner(spec, store, open_model=open_model, say=say).run()
+    def track(label: str, run: RunInfo) -> RunProgress:
+        return RunProgress.for_run(console, store, run, label)
+
+    runs = await ExperimentRunner(spec, store, open_model=open_model, say=say, track=track).run()
     console.print(f"{len(runs)} runs in experiment {spec.name}")
     if not args.no_report:
         from .report import build_report, write_report
