@@ -101,6 +101,23 @@ def test_a_baseline_matched_at_one_sample_decodes_greedily(db_path):
     assert answers[sc.run.id] == answers[bon.run.id] == answers[cot.run.id]
 
 
+def test_the_grids_sampling_runs_draw_each_sample_once(db_path):
+    # the pilot, the matched self-consistency and best-of-N and the n=3 cell sample the same seeded
+    # drafts; cached sample by sample, each problem's drafts are drawn once, as many as the largest n
+    store, runs, model = run_experiment(db_path, small_spec())
+    sampled = [r for r in runs if r.run.strategy in ("best_of_n", "self_consistency")
+               and r.run.strategy_options.get("temperature", 0.7) > 0]
+    largest = max(r.run.strategy_options["n"] for r in sampled)
+    assert len(sampled) >= 3 and largest > 1
+    drawn: dict[str, int] = {}
+    for call in model.calls:
+        content = call.messages[-1]["content"]
+        if call.params.temperature > 0 and not any(
+                marker in content for marker in ("rate how likely", "Review the proposed", "Feedback on")):
+            drawn[content] = drawn.get(content, 0) + call.params.n
+    assert len(drawn) == 12 and set(drawn.values()) == {largest}
+
+
 def test_a_repeated_experiment_is_served_from_the_store(db_path):
     run_experiment(db_path, small_spec())
     task = ArithmeticTask(count=12)
