@@ -1,7 +1,7 @@
 """Scripted stores for the experiment and report tests: real runs of real strategies on a scripted model.
 
 The scripted solver is right on problems whose key is even and answers -1 otherwise; its sampled
-drafts (temperature > 0) are right only for sample index 0, so pass@k, voting and first-sample
+drafts (temperature > 0) are right only as a call's first sample, so pass@k, voting and first-sample
 accuracy differ in known ways. A small refinement strategy registered here follows the trace
 convention of ``redraft.strategies.moves`` (rounds with candidates, scores and critiques).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from redraft.context import Result, SolveContext
+from redraft.context import Result, SolveContext, derived_seed
 from redraft.models.scripted import ScriptedModel
 from redraft.strategies import moves
 from redraft.strategies.base import STRATEGIES, Strategy, register_strategy
@@ -22,6 +22,9 @@ TEST_REFINE = "report_test_refine"
 
 def scripted_model(task: ArithmeticTask) -> ScriptedModel:
     keys = {p.question: task.reference(p) for p in task.problems()}
+    # a sampled draft is right only as the first sample of a call: the sample seeded with the call's
+    # own derived seed (sample i is seeded seed + i, so this holds however the cache splits a call)
+    first_seeds = {derived_seed(0, p.id, "solver", call) for p in task.problems() for call in range(32)}
 
     def responder(messages, params, index):
         content = messages[-1]["content"]
@@ -35,7 +38,7 @@ def scripted_model(task: ArithmeticTask) -> ScriptedModel:
             if int(key) % 4 == 0:
                 return "Revised: the total is \\boxed{-2}"
             return f"Revised: the total is \\boxed{{{key}}}" if int(key) % 3 == 0 else "Revised: still \\boxed{-1}"
-        if params.temperature > 0 and index > 0:
+        if params.temperature > 0 and params.seed + index not in first_seeds:
             return "A sampled guess gives \\boxed{-1}"
         return f"Working it out gives \\boxed{{{key}}}" if int(key) % 2 == 0 else "Working it out gives \\boxed{-1}"
 
